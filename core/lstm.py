@@ -1,0 +1,392 @@
+"""A single-layer LSTM with a sigmoid output head, forward and backward (BPTT) by hand in NumPy.
+
+Layout and gate order follow PyTorch's nn.LSTM (i, f, g, o), so a state_dict moves between the two.
+Per step, for input x_t (B, I) and state h_{t-1}, c_{t-1} (B, H):
+
+    z   = x_t W_ih^T + h_{t-1} W_hh^T + b          # (B, 4H), split into i, f, g, o
+    i, f, o = sigmoid(z_i), sigmoid(z_f), sigmoid(z_o);  g = tanh(z_g)
+    c_t = f * c_{t-1} + i * g
+    h_t = o * tanh(c_t)
+    p_t = sigmoid(h_t W_out^T + b_out)             # (B, O)
+
+Loss is the mean binary cross-entropy over all T*B*O outputs (torch.nn.BCELoss's default).
+The four gate matmuls are fused into one, and the input projection of all steps is a single matmul
+before the time loop; the cache keeps pre- and post-activations so backward recomputes nothing.
+References: Hochreiter & Schmidhuber 1997; Karpathy's batched LSTM gist; PyTorch nn.LSTM docs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from dataclasses import dataclass
+from typing import Iterator, Mapping
+
+import numpy as np
+
+GATES = ("i", "f", "g", "o")
+FIELDS = ("weight_ih", "weight_hh", "bias", "weight_out", "bias_out")
+STATE_DICT_KEYS = (
+    "lstm.weight_ih_l0",
+    "lstm.weight_hh_l0",
+    "lstm.bias_ih_l0",
+    "lstm.bias_hh_l0",
+    "head.weight",
+    "head.bias",
+)
+INITS = ("seed", "pytorch")
+
+
+@dataclass(eq=False)
+class Params:
+    """LSTM weights in PyTorch layout; all five arrays are views into one contiguous `flat` buffer."""
+
+    weight_ih: np.ndarray  # (4H, I)
+    weight_hh: np.ndarray  # (4H, H)
+    bias: np.ndarray  # (4H,)  = PyTorch's bias_ih + bias_hh
+    weight_out: np.ndarray  # (O, H)
+    bias_out: np.ndarray  # (O,)
+    flat: np.ndarray = dataclasses.field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        arrays = [np.asarray(getattr(self, name)) for name in FIELDS]
+        dtype = np.float32 if all(a.dtype == np.float32 for a in arrays) else np.float64
+        packed = Params.from_flat(np.concatenate([a.ravel() for a in arrays]).astype(dtype), *_sizes(arrays))
+        for name in FIELDS:
+            setattr(self, name, getattr(packed, name))
+        self.flat = packed.flat
+
+    @classmethod
+    def from_flat(cls, flat: np.ndarray, hidden_size: int, input_size: int, output_size: int) -> Params:
+        """Views into flat (no copy), in FIELDS order."""
+        H, I, O = hidden_size, input_size, output_size
+        shapes = ((4 * H, I), (4 * H, H), (4 * H,), (O, H), (O,))
+        params = cls.__new__(cls)
+        offset = 0
+        for name, shape in zip(FIELDS, shapes):
+            size = shape[0] * shape[1] if len(shape) == 2 else shape[0]
+            setattr(params, name, flat[offset : offset + size].reshape(shape))
+            offset += size
+        if offset != flat.size:
+            raise ValueError(f"flat buffer has {flat.size} values, shapes need {offset}")
+        params.flat = flat
+        return params
+
+    @property
+    def hidden_size(self) -> int:
+        return self.weight_hh.shape[1]
+
+    @property
+    def input_size(self) -> int:
+        return self.weight_ih.shape[1]
+
+    @property
+    def output_size(self) -> int:
+        return self.weight_out.shape[0]
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.flat.dtype
+
+    def arrays(self) -> Iterator[tuple[str, np.ndarray]]:
+        for name in FIELDS:
+            yield name, getattr(self, name)
+
+    def zeros_like(self) -> Params:
+        return Params.from_flat(np.zeros_like(self.flat), self.hidden_size, self.input_size, self.output_size)
+
+    def copy(self) -> Params:
+        return Params.from_flat(self.flat.copy(), self.hidden_size, self.input_size, self.output_size)
+
+    def astype(self, dtype: type) -> Params:
+        return Params.from_flat(self.flat.astype(dtype), self.hidden_size, self.input_size, self.output_size)
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Exactly the keys of torch's state_dict for `lstm = nn.LSTM(I, H)`, `head = nn.Linear(H, O)`."""
+        return {
+            "lstm.weight_ih_l0": self.weight_ih.copy(),
+            "lstm.weight_hh_l0": self.weight_hh.copy(),
+            "lstm.bias_ih_l0": self.bias.copy(),
+            "lstm.bias_hh_l0": np.zeros_like(self.bias),
+            "head.weight": self.weight_out.copy(),
+            "head.bias": self.bias_out.copy(),
+        }
+
+    @classmethod
+    def from_state_dict(cls, state: Mapping[str, np.ndarray]) -> Params:
+        """Inverse of state_dict; bias = bias_ih + bias_hh. Raises ValueError on missing keys or bad shapes."""
+        missing = [k for k in STATE_DICT_KEYS if k not in state]
+        if missing:
+            raise ValueError(f"missing weights: {', '.join(missing)}")
+        arrays = {k: np.asarray(state[k]) for k in STATE_DICT_KEYS}
+        for key, array in arrays.items():
+            if array.dtype.kind != "f":
+                raise ValueError(f"{key} must hold floating-point numbers, not {array.dtype}")
+        w_ih, w_hh = arrays["lstm.weight_ih_l0"], arrays["lstm.weight_hh_l0"]
+        w_out, b_out = arrays["head.weight"], arrays["head.bias"]
+        if w_hh.ndim != 2 or w_hh.shape[0] != 4 * w_hh.shape[1] or w_hh.shape[1] == 0:
+            raise ValueError(f"lstm.weight_hh_l0 must be (4H, H), got {w_hh.shape}")
+        H = w_hh.shape[1]
+        expected = {
+            "lstm.weight_ih_l0": (4 * H, w_ih.shape[1] if w_ih.ndim == 2 else -1),
+            "lstm.bias_ih_l0": (4 * H,),
+            "lstm.bias_hh_l0": (4 * H,),
+            "head.weight": (b_out.shape[0] if b_out.ndim == 1 else -1, H),
+            "head.bias": (w_out.shape[0] if w_out.ndim == 2 else -1,),
+        }
+        for key, shape in expected.items():
+            if arrays[key].shape != shape or -1 in shape or 0 in shape:
+                raise ValueError(f"{key} has shape {arrays[key].shape}, expected {shape} for hidden size {H}")
+        for key, array in arrays.items():
+            if not np.all(np.isfinite(array)):
+                raise ValueError(f"{key} contains NaN or infinite values")
+        bias = arrays["lstm.bias_ih_l0"] + arrays["lstm.bias_hh_l0"]
+        return cls(w_ih, w_hh, bias, w_out, b_out)
+
+
+def _sizes(arrays: list[np.ndarray]) -> tuple[int, int, int]:
+    w_ih, w_hh, bias, w_out, b_out = arrays
+    H = w_hh.shape[1] if w_hh.ndim == 2 else 0
+    if w_hh.shape != (4 * H, H) or w_ih.ndim != 2 or w_ih.shape[0] != 4 * H or bias.shape != (4 * H,):
+        raise ValueError(f"inconsistent LSTM shapes: {w_ih.shape}, {w_hh.shape}, {bias.shape}")
+    if w_out.ndim != 2 or w_out.shape[1] != H or b_out.shape != (w_out.shape[0],):
+        raise ValueError(f"inconsistent head shapes: {w_out.shape}, {b_out.shape}")
+    return H, w_ih.shape[1], w_out.shape[0]
+
+
+def init_params(
+    hidden_size: int,
+    rng: np.random.Generator,
+    input_size: int = 2,
+    output_size: int = 1,
+    init: str = "seed",
+    forget_bias: float = 0.0,
+    dtype: type = np.float64,
+) -> Params:
+    """`seed`: standard normal weights, zero biases (the original notebook). `pytorch`: U(-1/sqrt(H), 1/sqrt(H))."""
+    H, I, O = hidden_size, input_size, output_size
+    n = 4 * H * I + 4 * H * H + 4 * H + O * H + O
+    if init == "seed":
+        flat = rng.standard_normal(n)
+        params = Params.from_flat(flat, H, I, O)
+        params.bias[:] = 0.0
+        params.bias_out[:] = 0.0
+    elif init == "pytorch":
+        bound = 1.0 / np.sqrt(H)
+        flat = rng.uniform(-bound, bound, n)
+        params = Params.from_flat(flat, H, I, O)
+    else:
+        raise ValueError(f"unknown init {init!r}: choose one of {', '.join(INITS)}")
+    params.bias[H : 2 * H] += forget_bias
+    return params.astype(dtype) if dtype != np.float64 else params
+
+
+@dataclass(eq=False)
+class Cache:
+    """Everything forward computed, for backward and for the views. T steps, batch B, H units."""
+
+    x: np.ndarray  # (T, B, I)
+    gates_pre: np.ndarray  # (T, B, 4H) z before the nonlinearities
+    gates: np.ndarray  # (T, B, 4H) i, f, g, o after sigmoid/tanh
+    cell: np.ndarray  # (T+1, B, H) cell[0] = c_0 = 0, cell[t+1] = c_t
+    cell_tanh: np.ndarray  # (T, B, H) tanh(c_t)
+    hidden: np.ndarray  # (T+1, B, H) hidden[0] = h_0 = 0, hidden[t+1] = h_t
+    logits: np.ndarray  # (T, B, O)
+    probs: np.ndarray  # (T, B, O)
+
+    def gate(self, name: str) -> np.ndarray:
+        """One gate's post-activation values (T, B, H)."""
+        H = self.cell.shape[-1]
+        k = GATES.index(name)
+        return self.gates[:, :, k * H : (k + 1) * H]
+
+    def gate_pre(self, name: str) -> np.ndarray:
+        """One gate's pre-activation values (T, B, H)."""
+        H = self.cell.shape[-1]
+        k = GATES.index(name)
+        return self.gates_pre[:, :, k * H : (k + 1) * H]
+
+
+def forward(params: Params, x: np.ndarray, unit_scale: np.ndarray | None = None) -> tuple[np.ndarray, Cache]:
+    """x (T, B, I) -> probs (T, B, O), cache. Zero initial h and c.
+
+    unit_scale (H,), if given, multiplies c_t and h_t of each unit after every step: 0 knocks a unit out.
+    It is for evaluation only; backward ignores it.
+    """
+    dtype = params.dtype
+    x = np.asarray(x, dtype=dtype)
+    T, B, _ = x.shape
+    H = params.hidden_size
+    gates_pre = np.matmul(x, params.weight_ih.T)  # (T, B, 4H) input projection of all steps at once
+    gates_pre += params.bias
+    gates = np.empty_like(gates_pre)  # (T, B, 4H)
+    cell = np.zeros((T + 1, B, H), dtype)
+    cell_tanh = np.empty((T, B, H), dtype)
+    hidden = np.zeros((T + 1, B, H), dtype)
+    scale, shift = _activation_constants(H, dtype)
+    w_hh_t = params.weight_hh.T  # (H, 4H)
+    # Per-step views made once in C (list() of an array) instead of slicing in the loop: at batch size 1
+    # the cost of a step is the number of NumPy calls, not arithmetic.
+    z_t, act_t = list(gates_pre), list(gates)
+    i_t, f_t, g_t, o_t = (list(gates[:, :, k * H : (k + 1) * H]) for k in range(4))
+    c_t, tanh_c_t, h_t = list(cell), list(cell_tanh), list(hidden)
+    for t in range(T):
+        z, a = z_t[t], act_t[t]
+        z += h_t[t] @ w_hh_t  # (B, 4H) all four gates in one matmul
+        # sigmoid(z) = 0.5 + 0.5 tanh(z / 2): one tanh gives i, f, o and g = tanh(z) together.
+        np.multiply(z, scale, out=a)
+        np.tanh(a, out=a)
+        a *= scale
+        a += shift
+        c = c_t[t + 1]
+        np.multiply(f_t[t], c_t[t], out=c)  # f * c_{t-1}
+        c += i_t[t] * g_t[t]  # + i * g
+        if unit_scale is not None:
+            c *= unit_scale
+        np.tanh(c, out=tanh_c_t[t])
+        np.multiply(o_t[t], tanh_c_t[t], out=h_t[t + 1])  # h = o * tanh(c)
+        if unit_scale is not None:
+            h_t[t + 1] *= unit_scale
+    logits = np.matmul(hidden[1:], params.weight_out.T)  # (T, B, O)
+    logits += params.bias_out
+    probs = sigmoid(logits)
+    return probs, Cache(x, gates_pre, gates, cell, cell_tanh, hidden, logits, probs)
+
+
+@functools.lru_cache(maxsize=64)
+def _activation_constants(hidden_size: int, dtype: type) -> tuple[np.ndarray, np.ndarray]:
+    """(scale, shift) of 4H: 0.5 and 0.5 for the sigmoid gates i, f, o; 1 and 0 for the tanh gate g."""
+    scale = np.full(4 * hidden_size, 0.5, dtype)
+    shift = np.full(4 * hidden_size, 0.5, dtype)
+    scale[2 * hidden_size : 3 * hidden_size] = 1.0
+    shift[2 * hidden_size : 3 * hidden_size] = 0.0
+    scale.flags.writeable = shift.flags.writeable = False
+    return scale, shift
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    out = np.multiply(z, 0.5)
+    np.tanh(out, out=out)
+    out *= 0.5
+    out += 0.5
+    return out
+
+
+def bce_loss(probs: np.ndarray, y: np.ndarray) -> float:
+    """Mean binary cross-entropy, each log clamped at -100 as torch.nn.BCELoss does."""
+    p, target = probs.ravel(), y.ravel()
+    log_p = np.log(np.maximum(p, _LOG_FLOOR))
+    log_q = np.log(np.maximum(1.0 - p, _LOG_FLOOR))
+    log_p -= log_q
+    return -float(np.dot(target, log_p) + log_q.sum()) / p.size  # y log p + (1-y) log q = y (log p - log q) + log q
+
+
+_LOG_FLOOR = float(np.exp(-100.0))  # log(max(p, e^-100)) == max(log p, -100), without a divide-by-zero warning
+
+
+def bce_terms(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Elementwise binary cross-entropy -(y log p + (1-y) log(1-p)), same shape as probs."""
+    log_p = np.log(np.maximum(probs, _LOG_FLOOR))
+    log_q = np.log(np.maximum(1.0 - probs, _LOG_FLOOR))
+    log_q -= log_p
+    log_q *= 1.0 - y
+    log_q += log_p
+    return np.negative(log_q, out=log_q)
+
+
+def backward(
+    params: Params, cache: Cache, y: np.ndarray, record: tuple[np.ndarray, np.ndarray] | None = None
+) -> tuple[float, Params]:
+    """BPTT for the mean BCE loss against targets y (T, B, O) -> (loss, grads as a Params).
+
+    record, if given, is a pair of (T, B, H) arrays that receive dL/dh_t and dL/dc_t of every step.
+    """
+    dtype = params.dtype
+    y = np.asarray(y, dtype=dtype)
+    T, B, _ = cache.x.shape
+    H = params.hidden_size
+    loss = bce_loss(cache.probs, y)
+    grads = params.zeros_like()
+
+    # Head: sigmoid + BCE gives d loss / d logit = (p - y) / N.
+    d_logits = cache.probs - y  # (T, B, O)
+    d_logits *= 1.0 / y.size
+    hidden = cache.hidden[1:]  # (T, B, H)
+    np.matmul(d_logits.reshape(-1, d_logits.shape[-1]).T, hidden.reshape(-1, H), out=grads.weight_out)
+    np.sum(d_logits, axis=(0, 1), out=grads.bias_out)
+    d_hidden_from_head = d_logits @ params.weight_out  # (T, B, H)
+
+    # Local derivatives of every step at once, from the cached post-activations.
+    gates = cache.gates
+    d_act_d_z = 1.0 - gates
+    d_act_d_z *= gates  # sigmoid' = a (1 - a) ...
+    g = gates[:, :, 2 * H : 3 * H]
+    np.multiply(g, g, out=d_act_d_z[:, :, 2 * H : 3 * H])
+    np.subtract(1.0, d_act_d_z[:, :, 2 * H : 3 * H], out=d_act_d_z[:, :, 2 * H : 3 * H])  # ... tanh' = 1 - g^2
+    d_c_from_h = cache.cell_tanh * cache.cell_tanh
+    np.subtract(1.0, d_c_from_h, out=d_c_from_h)
+    d_c_from_h *= gates[:, :, 3 * H :]  # h = o tanh(c): d h / d c = o (1 - tanh(c)^2)
+    # What i, f, g multiply in c = f c_prev + i g: d c / d i = g, d c / d f = c_prev, d c / d g = i.
+    partners = np.empty((T, B, 3, H), dtype)
+    partners[:, :, 0] = g
+    partners[:, :, 1] = cache.cell[:-1]
+    partners[:, :, 2] = gates[:, :, :H]
+
+    d_z = np.empty_like(gates)  # (T, B, 4H)
+    d_act = np.empty((B, 4, H), dtype)  # d loss / d (i, f, g, o) of one step
+    d_act_flat, d_act_ifg, d_act_o = d_act.reshape(B, 4 * H), d_act[:, :3], d_act[:, 3]
+    d_h_next = np.zeros((B, H), dtype)
+    d_c_next = np.zeros((B, H), dtype)
+    w_hh = params.weight_hh  # (4H, H)
+    head_t, local_t, partners_t = list(d_hidden_from_head), list(d_act_d_z), list(partners)
+    from_h_t, tanh_c_t, forget_t, d_z_t = list(d_c_from_h), list(cache.cell_tanh), list(gates[:, :, H : 2 * H]), list(d_z)
+    for t in reversed(range(T)):
+        d_h = head_t[t] + d_h_next  # from the head and from step t+1
+        d_c = d_h * from_h_t[t]  # through h_t = o * tanh(c_t) ...
+        d_c += d_c_next  # ... and from c_{t+1} = f c_t + ...
+        if record is not None:
+            record[0][t], record[1][t] = d_h, d_c
+        np.multiply(partners_t[t], d_c[:, None, :], out=d_act_ifg)  # d i, d f, d g
+        np.multiply(d_h, tanh_c_t[t], out=d_act_o)  # d o = d h * tanh(c)
+        np.multiply(d_act_flat, local_t[t], out=d_z_t[t])  # back through sigmoid / tanh
+        d_h_next = d_z_t[t] @ w_hh  # (B, H)
+        d_c_next = d_c * forget_t[t]  # c_{t-1} reaches c_t through f
+
+    flat_d_z = d_z.reshape(-1, 4 * H)
+    np.matmul(flat_d_z.T, cache.x.reshape(-1, cache.x.shape[-1]), out=grads.weight_ih)
+    if T > 1:
+        np.matmul(d_z[1:].reshape(-1, 4 * H).T, cache.hidden[1:-1].reshape(-1, H), out=grads.weight_hh)
+    np.sum(flat_d_z, axis=0, out=grads.bias)
+    return loss, grads
+
+
+def state_grads(params: Params, cache: Cache, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per step t: dL/dh_t and dL/dc_t (T, B, H) exactly as backward propagates them, and the loss per step (T, B)."""
+    T, B, _ = cache.x.shape
+    d_hidden = np.empty((T, B, params.hidden_size), params.dtype)
+    d_cell = np.empty_like(d_hidden)
+    backward(params, cache, y, record=(d_hidden, d_cell))
+    step_loss = bce_terms(cache.probs, np.asarray(y, dtype=params.dtype)).mean(axis=-1)
+    return d_hidden, d_cell, step_loss
+
+
+def resize_hidden(params: Params, hidden_size: int, fill: np.ndarray | None = None) -> Params:
+    """A copy with hidden_size units: units 0..min(H, H')-1 keep their weights, new entries come from fill.
+
+    fill is a flat array of the new Params' size (default zeros) whose values are used where nothing old maps;
+    pass small random numbers for weights, zeros for optimizer state.
+    """
+    old_h, new_h = params.hidden_size, hidden_size
+    I, O = params.input_size, params.output_size
+    flat = np.zeros(4 * new_h * (I + new_h + 1) + O * (new_h + 1), params.dtype) if fill is None else fill
+    new = Params.from_flat(flat.astype(params.dtype, copy=True), new_h, I, O)
+    keep = min(old_h, new_h)
+    for k in range(4):  # each gate block keeps its first `keep` rows
+        old_rows = slice(k * old_h, k * old_h + keep)
+        new_rows = slice(k * new_h, k * new_h + keep)
+        new.weight_ih[new_rows] = params.weight_ih[old_rows]
+        new.weight_hh[new_rows, :keep] = params.weight_hh[old_rows, :keep]
+        new.bias[new_rows] = params.bias[old_rows]
+    new.weight_out[:, :keep] = params.weight_out[:, :keep]
+    new.bias_out[:] = params.bias_out
+    return new

@@ -1,0 +1,364 @@
+"""Trainer: owns config, params, optimizer, random generator and a bounded history; trains in chunks.
+
+Learning rate, optimizer, batch size and clipping change between chunks without a reset; the hidden size
+changes by resizing the weights (learned units stay). A step whose loss or gradients are not finite is
+rejected before it touches the weights, and training reports the divergence instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from core import lstm, task
+from core.lstm import Params
+from core.optim import OPTIMIZERS, Optimizer, clip_by_global_norm, make_optimizer
+
+MAX_HIDDEN = 4096
+MAX_BATCH = 65536
+EXPLODING_LOSS = 20.0  # mean BCE above this (chance is 0.69) counts as diverged: weights have blown up
+NEW_UNIT_SCALE = 0.01  # new units from resize_hidden start with weights of this standard deviation
+
+
+class ConfigError(ValueError):
+    """A hyperparameter outside what the trainer accepts; the message says which and why."""
+
+
+@dataclass
+class TrainConfig:
+    """Hyperparameters. Defaults are the original notebook's: online SGD, 16 units, lr 0.1, seed 0, 8 bits."""
+
+    hidden_size: int = 16  # LSTM units; live (resizes, keeping learned units)
+    learning_rate: float = 0.1  # live
+    optimizer: str = "sgd"  # sgd | momentum | adam; live
+    momentum: float = 0.9  # for optimizer "momentum"; live
+    batch_size: int = 1  # 1 = online learning as in the notebook; live
+    clip_norm: float = 0.0  # clip gradients to this global L2 norm, 0 = off; live
+    init: str = "seed"  # seed: standard normal (notebook) | pytorch: U(+-1/sqrt(H)); needs reset
+    forget_bias: float = 0.0  # added to the forget gate's bias at init; needs reset
+    seed: int = 0  # seeds the weights and the training samples; needs reset
+    n_bits: int = 8  # sequence length; operands are below 2**(n_bits-1); needs reset
+    dtype: str = "float64"  # float64 | float32; needs reset
+    heldout_size: int = 1024  # fixed held-out pairs for the live accuracy; needs reset
+
+    LIVE = ("hidden_size", "learning_rate", "optimizer", "momentum", "batch_size", "clip_norm")
+
+    def validate(self) -> TrainConfig:
+        """Return self, or raise ConfigError naming the first bad value."""
+        def whole(name: str, low: int, high: int) -> None:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
+                raise ConfigError(f"{name.replace('_', ' ')} must be a whole number from {low} to {high}, got {value!r}")
+
+        def positive(name: str, allow_zero: bool = False) -> None:
+            value = getattr(self, name)
+            ok = isinstance(value, (int, float, np.floating)) and not isinstance(value, bool) and np.isfinite(value)
+            if not ok or value < 0 or (value == 0 and not allow_zero):
+                bound = "zero or more" if allow_zero else "greater than zero"
+                raise ConfigError(f"{name.replace('_', ' ')} must be a finite number {bound}, got {value!r}")
+
+        whole("hidden_size", 1, MAX_HIDDEN)
+        positive("learning_rate")
+        if self.learning_rate > 1e4:
+            raise ConfigError(f"learning rate must be at most 10000, got {self.learning_rate}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        positive("momentum", allow_zero=True)
+        if self.momentum >= 1:
+            raise ConfigError(f"momentum must be below 1, got {self.momentum}")
+        whole("batch_size", 1, MAX_BATCH)
+        positive("clip_norm", allow_zero=True)
+        if self.init not in lstm.INITS:
+            raise ConfigError(f"init must be one of {', '.join(lstm.INITS)}, got {self.init!r}")
+        if not isinstance(self.forget_bias, (int, float)) or not np.isfinite(self.forget_bias):
+            raise ConfigError(f"forget bias must be a finite number, got {self.forget_bias!r}")
+        whole("seed", 0, 2**32 - 1)
+        whole("n_bits", task.MIN_BITS, task.MAX_BITS)
+        if self.dtype not in ("float64", "float32"):
+            raise ConfigError(f"dtype must be float64 or float32, got {self.dtype!r}")
+        whole("heldout_size", 1, MAX_BATCH)
+        return self
+
+    def replace(self, **changes: object) -> TrainConfig:
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        return dataclasses.replace(self, **changes).validate()
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainConfig:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"config is not valid JSON: {error}") from None
+        if not isinstance(data, dict):
+            raise ConfigError("config must be a JSON object")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"config has unknown setting(s): {', '.join(sorted(unknown))}")
+        return cls(**data).validate()
+
+    def describe(self) -> str:
+        """Short label for legends: the settings a user compares runs by."""
+        clip = f", clip {self.clip_norm:g}" if self.clip_norm else ""
+        batch = f", batch {self.batch_size}" if self.batch_size != 1 else ""
+        return f"H{self.hidden_size} lr {self.learning_rate:g} {self.optimizer}{batch}{clip} seed {self.seed}"
+
+
+HISTORY_COLUMNS = ("samples", "loss", "bit_error", "accuracy")
+
+
+class History:
+    """Training curves with bounded memory: when full, neighbouring points merge and the stride doubles."""
+
+    def __init__(self, capacity: int = 2048) -> None:
+        self.capacity = capacity - capacity % 2
+        self.data = np.empty((self.capacity, len(HISTORY_COLUMNS)))
+        self.size = 0
+        self.stride = 1  # chunks merged into one stored point
+        self._pending: list[tuple[float, float, float, float, int]] = []
+        self.events: list[tuple[int, str]] = []  # (samples seen, what changed), for markers on the curves
+
+    def add(self, samples: int, loss: float, bit_error: float, accuracy: float, weight: int) -> None:
+        """One chunk's metrics; loss and bit error are averaged over `weight` samples when chunks merge."""
+        self._pending.append((samples, loss, bit_error, accuracy, weight))
+        if len(self._pending) >= self.stride:
+            self._flush()
+
+    def _flush(self) -> None:
+        rows = np.array(self._pending)
+        self._pending.clear()
+        weights = rows[:, 4]
+        merged = (rows[-1, 0], *(np.average(rows[:, 1:3], axis=0, weights=weights)), rows[-1, 3])
+        if self.size == self.capacity:
+            self._halve()
+        self.data[self.size] = merged
+        self.size += 1
+
+    def _halve(self) -> None:
+        half = self.size // 2
+        pairs = self.data[: 2 * half].reshape(half, 2, -1)
+        merged = pairs[:, 1].copy()  # the later point's sample count and accuracy ...
+        merged[:, 1:3] = pairs[:, :, 1:3].mean(axis=1)  # ... and the average loss and bit error
+        self.data[:half] = merged
+        self.size = half
+        self.stride *= 2
+
+    def add_event(self, samples: int, text: str) -> None:
+        self.events.append((samples, text))
+        del self.events[:-500]
+
+    def column(self, name: str) -> np.ndarray:
+        """A copy of one column over the stored points."""
+        return self.data[: self.size, HISTORY_COLUMNS.index(name)].copy()
+
+    def array(self) -> np.ndarray:
+        """(N, 4) copy: samples, loss, bit_error, accuracy."""
+        return self.data[: self.size].copy()
+
+    def load(self, rows: np.ndarray, stride: int, events: list[tuple[int, str]]) -> None:
+        rows = np.asarray(rows, dtype=np.float64).reshape(-1, len(HISTORY_COLUMNS))
+        if len(rows) > self.capacity:
+            raise ValueError(f"history has {len(rows)} points, more than {self.capacity}")
+        self.data[: len(rows)] = rows
+        self.size = len(rows)
+        self.stride = int(stride)
+        self._pending.clear()
+        self.events = list(events)
+
+
+@dataclass
+class ChunkResult:
+    """What one call of Trainer.step did."""
+
+    samples: int  # samples trained in this chunk (fewer than asked if it diverged)
+    loss: float  # mean loss over the chunk
+    bit_error: float  # mean |y - p| over the chunk's bits
+    accuracy: float  # exact-sum accuracy on the held-out pairs after the chunk
+    last_a: int  # the chunk's last training sample and the model's answer to it (before the update)
+    last_b: int
+    last_prediction: int
+    diverged: bool = False
+    message: str = ""
+
+
+@dataclass
+class EvalResult:
+    """Exact-sum accuracy over many pairs, and per-pair details for the error grid."""
+
+    n_bits: int
+    a: np.ndarray  # (N,)
+    b: np.ndarray  # (N,)
+    predicted: np.ndarray  # (N,) decoded sums
+    wrong_bits: np.ndarray  # (N,) number of wrong output bits
+    exhaustive: bool
+
+    @property
+    def accuracy(self) -> float:
+        return float(np.mean(self.wrong_bits == 0))
+
+    @property
+    def bit_accuracy(self) -> float:
+        return float(1.0 - np.mean(self.wrong_bits) / self.n_bits)
+
+
+def predict(params: Params, a: np.ndarray, b: np.ndarray, n_bits: int,
+            unit_scale: np.ndarray | None = None, chunk: int = 4096) -> np.ndarray:
+    """Output probabilities (T, N) for the pairs, in chunks to bound memory."""
+    out = np.empty((n_bits, len(a)))
+    for start in range(0, len(a), chunk):
+        x, _ = task.make_batch(a[start : start + chunk], b[start : start + chunk], n_bits, params.dtype)
+        probs, _ = lstm.forward(params, x, unit_scale)
+        out[:, start : start + chunk] = probs[:, :, 0]
+    return out
+
+
+def evaluate(params: Params, n_bits: int, rng: np.random.Generator | None = None,
+             unit_scale: np.ndarray | None = None, n_samples: int = 4096) -> EvalResult:
+    """Exhaustive over all pairs when feasible (16,384 at 8 bits), else n_samples random pairs."""
+    rng = rng if rng is not None else np.random.default_rng(12345)
+    a, b, exhaustive = task.evaluation_pairs(n_bits, rng, n_samples)
+    probs = predict(params, a, b, n_bits, unit_scale)
+    predicted_bits = probs >= 0.5
+    true_bits = task.encode(a + b, n_bits) >= 0.5
+    wrong = np.count_nonzero(predicted_bits != true_bits, axis=0)
+    return EvalResult(n_bits, a, b, task.decode(probs), wrong, exhaustive)
+
+
+class Trainer:
+    """Trains one model on binary addition; everything needed to continue a run lives here."""
+
+    def __init__(self, config: TrainConfig | None = None) -> None:
+        self.config = (config or TrainConfig()).validate()
+        cfg = self.config
+        self.dtype = np.dtype(cfg.dtype).type
+        self.rng = np.random.default_rng(cfg.seed)
+        self.params = lstm.init_params(cfg.hidden_size, self.rng, init=cfg.init, forget_bias=cfg.forget_bias,
+                                       dtype=self.dtype)
+        self.optimizer: Optimizer = make_optimizer(cfg.optimizer, cfg.learning_rate, cfg.momentum)
+        heldout_rng = np.random.default_rng([cfg.seed, 2])  # fixed per seed, independent of training draws
+        self.heldout_a, self.heldout_b = task.sample_operands(heldout_rng, cfg.heldout_size, cfg.n_bits)
+        self.history = History()
+        self.samples_seen = 0
+        self.training_seconds = 0.0  # time spent inside step(), for samples/s and time-to-solve
+        self.solved_at: tuple[int, float] | None = None  # (samples, seconds) when every sum was first right
+        self.accuracy = self.heldout_accuracy()
+        self.samples_per_second = 0.0
+        self._good_flat = self.params.flat.copy()
+
+    # ---- training -------------------------------------------------------------------------------------------
+    def step(self, n_samples: int) -> ChunkResult:
+        """Train on at least n_samples samples (whole batches), then measure held-out accuracy and record it."""
+        cfg = self.config
+        batch = cfg.batch_size
+        n_batches = max(1, -(-int(n_samples) // batch))
+        started = time.perf_counter()
+        loss_sum = error_sum = 0.0
+        done = 0
+        diverged, message = False, ""
+        last = (0, 0, 0)
+        # Draw and encode the whole chunk at once: per-sample NumPy calls are what costs at batch size 1.
+        a_all, b_all = task.sample_operands(self.rng, n_batches * batch, cfg.n_bits)
+        x_all, y_all = task.make_batch(a_all, b_all, cfg.n_bits, self.dtype)  # (T, n_batches * batch, .)
+        probs_all = np.empty((cfg.n_bits, n_batches * batch), self.dtype)
+        for k in range(n_batches):
+            rows = slice(k * batch, (k + 1) * batch)
+            x, y = x_all[:, rows], y_all[:, rows]
+            probs, cache = lstm.forward(self.params, x)
+            loss, grads = lstm.backward(self.params, cache, y)
+            norm = clip_by_global_norm(grads, cfg.clip_norm)
+            if not (np.isfinite(loss) and np.isfinite(norm)) or loss > EXPLODING_LOSS:
+                diverged = True
+                message = (f"loss became {loss:.3g} at sample {self.samples_seen:,}: training paused and the "
+                           f"last good weights restored. Try a lower learning rate or gradient clipping.")
+                break
+            self.optimizer.step(self.params, grads)
+            probs_all[:, rows] = probs[:, :, 0]
+            loss_sum += loss * batch
+            done += batch
+        self.samples_seen += done
+        if done:
+            error_sum = float(np.abs(y_all[:, :done, 0] - probs_all[:, :done]).mean(axis=0).sum())
+            last = (int(a_all[done - 1]), int(b_all[done - 1]), int(task.decode(probs_all[:, done - 1 : done])[0]))
+        elapsed = time.perf_counter() - started
+        if not diverged and not np.all(np.isfinite(self.params.flat)):
+            diverged, message = True, "weights became non-finite: last good weights restored"
+        if diverged:
+            self.rollback()
+            self.history.add_event(self.samples_seen, "diverged")
+        self.training_seconds += elapsed
+        if elapsed > 0 and done:
+            self.samples_per_second = done / elapsed
+        self.accuracy = self.heldout_accuracy()
+        loss_mean = loss_sum / done if done else float("nan")
+        error_mean = error_sum / done if done else float("nan")
+        if done:
+            self.history.add(self.samples_seen, loss_mean, error_mean, self.accuracy, done)
+            self._good_flat = self.params.flat.copy()
+        if self.accuracy == 1.0 and self.solved_at is None and self.exhaustive_accuracy() == 1.0:
+            self.solved_at = (self.samples_seen, self.training_seconds)
+        return ChunkResult(done, loss_mean, error_mean, self.accuracy, *last, diverged, message)
+
+    def rollback(self) -> None:
+        """Restore the weights after the last healthy chunk; optimizer state starts afresh."""
+        self.params.flat[:] = self._good_flat
+        cfg = self.config
+        self.optimizer = make_optimizer(cfg.optimizer, cfg.learning_rate, cfg.momentum)
+
+    # ---- evaluation -----------------------------------------------------------------------------------------
+    def heldout_accuracy(self) -> float:
+        probs = predict(self.params, self.heldout_a, self.heldout_b, self.config.n_bits)
+        return float(np.mean(task.decode(probs) == self.heldout_a + self.heldout_b))
+
+    def evaluate(self, n_bits: int | None = None, unit_scale: np.ndarray | None = None) -> EvalResult:
+        return evaluate(self.params, n_bits or self.config.n_bits, unit_scale=unit_scale)
+
+    def exhaustive_accuracy(self) -> float:
+        return self.evaluate().accuracy
+
+    @property
+    def solved(self) -> bool:
+        return self.solved_at is not None
+
+    # ---- live changes ---------------------------------------------------------------------------------------
+    def update(self, **changes: object) -> list[str]:
+        """Apply live settings (TrainConfig.LIVE) at once; returns what changed, as text. Raises ConfigError."""
+        not_live = set(changes) - set(TrainConfig.LIVE)
+        if not_live:
+            raise ConfigError(f"{', '.join(sorted(not_live))} can only change with a reset")
+        new = self.config.replace(**changes)
+        old = self.config
+        described = []
+        for name in TrainConfig.LIVE:
+            if getattr(new, name) != getattr(old, name):
+                described.append(f"{name.replace('_', ' ')} {getattr(old, name)} -> {getattr(new, name)}")
+        if new.hidden_size != old.hidden_size:
+            self._resize(new.hidden_size)
+        if new.optimizer != old.optimizer or new.momentum != old.momentum:
+            self.optimizer = make_optimizer(new.optimizer, new.learning_rate, new.momentum)
+        self.optimizer.learning_rate = new.learning_rate
+        self.config = new
+        for text in described:
+            self.history.add_event(self.samples_seen, text)
+        return described
+
+    def _resize(self, hidden_size: int) -> None:
+        fill = self.rng.standard_normal  # new units' weights are small random numbers
+        old = self.params
+        probe = lstm.resize_hidden(old, hidden_size)  # for the size of the new buffer
+        self.params = lstm.resize_hidden(old, hidden_size, NEW_UNIT_SCALE * fill(probe.flat.size))
+
+        def mapping(state: np.ndarray) -> np.ndarray:
+            view = Params.from_flat(state, old.hidden_size, old.input_size, old.output_size)
+            return lstm.resize_hidden(view, hidden_size).flat
+
+        self.optimizer.resize(mapping)
+        self._good_flat = self.params.flat.copy()
