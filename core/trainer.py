@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core import lstm, task
+from core import lstm, models, task
 from core.lstm import Params
 from core.optim import OPTIMIZERS, Optimizer, clip_by_global_norm, make_optimizer
 
@@ -44,6 +44,7 @@ class TrainConfig:
     n_bits: int = 8  # sequence length; operands are below 2**(n_bits-1); needs reset
     dtype: str = "float64"  # float64 | float32; needs reset
     heldout_size: int = 1024  # fixed held-out pairs for the live accuracy; needs reset
+    model: str = "lstm"  # a name in core.models.MODELS; needs reset
 
     LIVE = ("hidden_size", "learning_rate", "optimizer", "momentum", "batch_size", "clip_norm")
 
@@ -81,6 +82,8 @@ class TrainConfig:
         if self.dtype not in ("float64", "float32"):
             raise ConfigError(f"dtype must be float64 or float32, got {self.dtype!r}")
         whole("heldout_size", 1, MAX_BATCH)
+        if self.model not in models.MODELS:
+            raise ConfigError(f"model must be one of {', '.join(models.MODELS)}, got {self.model!r}")
         return self
 
     def replace(self, **changes: object) -> TrainConfig:
@@ -212,11 +215,12 @@ class EvalResult:
 
 def predict(params: Params, a: np.ndarray, b: np.ndarray, n_bits: int,
             unit_scale: np.ndarray | None = None, chunk: int = 4096) -> np.ndarray:
-    """Output probabilities (T, N) for the pairs, in chunks to bound memory."""
+    """Output probabilities (T, N) for the pairs, in chunks to bound memory. Any model's Params."""
+    model = models.of(params)
     out = np.empty((n_bits, len(a)))
     for start in range(0, len(a), chunk):
         x, _ = task.make_batch(a[start : start + chunk], b[start : start + chunk], n_bits, params.dtype)
-        probs, _ = lstm.forward(params, x, unit_scale)
+        probs, _ = model.forward(params, x, unit_scale)
         out[:, start : start + chunk] = probs[:, :, 0]
     return out
 
@@ -241,7 +245,8 @@ class Trainer:
         cfg = self.config
         self.dtype = np.dtype(cfg.dtype).type
         self.rng = np.random.default_rng(cfg.seed)
-        self.params = lstm.init_params(cfg.hidden_size, self.rng, init=cfg.init, forget_bias=cfg.forget_bias,
+        self.model = models.get(cfg.model)  # module with init_params, forward, backward, Params
+        self.params = self.model.init_params(cfg.hidden_size, self.rng, init=cfg.init, forget_bias=cfg.forget_bias,
                                        dtype=self.dtype)
         self.optimizer: Optimizer = make_optimizer(cfg.optimizer, cfg.learning_rate, cfg.momentum)
         heldout_rng = np.random.default_rng([cfg.seed, 2])  # fixed per seed, independent of training draws
@@ -272,8 +277,8 @@ class Trainer:
         for k in range(n_batches):
             rows = slice(k * batch, (k + 1) * batch)
             x, y = x_all[:, rows], y_all[:, rows]
-            probs, cache = lstm.forward(self.params, x)
-            loss, grads = lstm.backward(self.params, cache, y)
+            probs, cache = self.model.forward(self.params, x)
+            loss, grads = self.model.backward(self.params, cache, y)
             norm = clip_by_global_norm(grads, cfg.clip_norm)
             if not (np.isfinite(loss) and np.isfinite(norm)) or loss > EXPLODING_LOSS:
                 diverged = True
@@ -353,12 +358,12 @@ class Trainer:
     def _resize(self, hidden_size: int) -> None:
         fill = self.rng.standard_normal  # new units' weights are small random numbers
         old = self.params
-        probe = lstm.resize_hidden(old, hidden_size)  # for the size of the new buffer
-        self.params = lstm.resize_hidden(old, hidden_size, NEW_UNIT_SCALE * fill(probe.flat.size))
+        probe = self.model.resize_hidden(old, hidden_size)  # for the size of the new buffer
+        self.params = self.model.resize_hidden(old, hidden_size, NEW_UNIT_SCALE * fill(probe.flat.size))
 
         def mapping(state: np.ndarray) -> np.ndarray:
-            view = Params.from_flat(state, old.hidden_size, old.input_size, old.output_size)
-            return lstm.resize_hidden(view, hidden_size).flat
+            view = type(old).from_flat(state, old.hidden_size, old.input_size, old.output_size)
+            return self.model.resize_hidden(view, hidden_size).flat
 
         self.optimizer.resize(mapping)
         self._good_flat = self.params.flat.copy()
