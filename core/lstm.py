@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Iterator, Mapping
 
 import numpy as np
 
@@ -339,7 +339,8 @@ def backward(
     d_c_next = np.zeros((B, H), dtype)
     w_hh = params.weight_hh  # (4H, H)
     head_t, local_t, partners_t = list(d_hidden_from_head), list(d_act_d_z), list(partners)
-    from_h_t, tanh_c_t, forget_t, d_z_t = list(d_c_from_h), list(cache.cell_tanh), list(gates[:, :, H : 2 * H]), list(d_z)
+    from_h_t, tanh_c_t = list(d_c_from_h), list(cache.cell_tanh)
+    forget_t, d_z_t = list(gates[:, :, H : 2 * H]), list(d_z)
     for t in reversed(range(T)):
         d_h = head_t[t] + d_h_next  # from the head and from step t+1
         d_c = d_h * from_h_t[t]  # through h_t = o * tanh(c_t) ...

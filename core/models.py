@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from core import lstm
+from core import lstm, rnn
 
-MODELS: dict[str, ModuleType] = {"lstm": lstm}
+MODELS: dict[str, ModuleType] = {"lstm": lstm, "rnn": rnn}
 
 
 def get(name: str) -> ModuleType:

@@ -99,10 +99,14 @@ def make_batch(a: np.ndarray, b: np.ndarray, n_bits: int, dtype: type = np.float
 
 
 def sample_operands(rng: np.random.Generator, batch_size: int, n_bits: int) -> tuple[np.ndarray, np.ndarray]:
-    """Draw batch_size pairs uniformly from [0, 2**(n_bits-1))**2."""
+    """Draw batch_size pairs uniformly from [0, 2**(n_bits-1))**2.
+
+    Pairs are consecutive draws (a_0, b_0, a_1, b_1, ...), so drawing 10 pairs at once or in any split gives the
+    same pairs: a run does not depend on how training was chunked.
+    """
     limit = operand_limit(n_bits)
-    pair = rng.integers(0, limit, size=(2, batch_size), dtype=np.int64)
-    return pair[0], pair[1]
+    pairs = rng.integers(0, limit, size=(batch_size, 2), dtype=np.int64)
+    return pairs[:, 0], pairs[:, 1]
 
 
 def all_pairs(n_bits: int) -> tuple[np.ndarray, np.ndarray]:
@@ -114,7 +118,9 @@ def all_pairs(n_bits: int) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-def evaluation_pairs(n_bits: int, rng: np.random.Generator, n_samples: int = 4096) -> tuple[np.ndarray, np.ndarray, bool]:
+def evaluation_pairs(
+    n_bits: int, rng: np.random.Generator, n_samples: int = 4096
+) -> tuple[np.ndarray, np.ndarray, bool]:
     """All pairs when there are at most EXHAUSTIVE_LIMIT, else n_samples sampled ones; the flag says exhaustive."""
     limit = operand_limit(n_bits)
     if limit * limit <= EXHAUSTIVE_LIMIT:

@@ -10,17 +10,18 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from core import lstm, models, task
+from core import models, task
 from core.lstm import Params
 from core.optim import OPTIMIZERS, Optimizer, clip_by_global_norm, make_optimizer
 
 MAX_HIDDEN = 4096
 MAX_BATCH = 65536
 EXPLODING_LOSS = 20.0  # mean BCE above this (chance is 0.69) counts as diverged: weights have blown up
+INITS = ("seed", "pytorch")  # every model kind accepts these
 NEW_UNIT_SCALE = 0.01  # new units from resize_hidden start with weights of this standard deviation
 
 
@@ -53,7 +54,8 @@ class TrainConfig:
         def whole(name: str, low: int, high: int) -> None:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
-                raise ConfigError(f"{name.replace('_', ' ')} must be a whole number from {low} to {high}, got {value!r}")
+                label = name.replace("_", " ")
+                raise ConfigError(f"{label} must be a whole number from {low} to {high}, got {value!r}")
 
         def positive(name: str, allow_zero: bool = False) -> None:
             value = getattr(self, name)
@@ -73,8 +75,8 @@ class TrainConfig:
             raise ConfigError(f"momentum must be below 1, got {self.momentum}")
         whole("batch_size", 1, MAX_BATCH)
         positive("clip_norm", allow_zero=True)
-        if self.init not in lstm.INITS:
-            raise ConfigError(f"init must be one of {', '.join(lstm.INITS)}, got {self.init!r}")
+        if self.init not in INITS:
+            raise ConfigError(f"init must be one of {', '.join(INITS)}, got {self.init!r}")
         if not isinstance(self.forget_bias, (int, float)) or not np.isfinite(self.forget_bias):
             raise ConfigError(f"forget bias must be a finite number, got {self.forget_bias!r}")
         whole("seed", 0, 2**32 - 1)
@@ -113,7 +115,8 @@ class TrainConfig:
         """Short label for legends: the settings a user compares runs by."""
         clip = f", clip {self.clip_norm:g}" if self.clip_norm else ""
         batch = f", batch {self.batch_size}" if self.batch_size != 1 else ""
-        return f"H{self.hidden_size} lr {self.learning_rate:g} {self.optimizer}{batch}{clip} seed {self.seed}"
+        model = f"{self.model.upper()} " if self.model != "lstm" else ""
+        return f"{model}H{self.hidden_size} lr {self.learning_rate:g} {self.optimizer}{batch}{clip} seed {self.seed}"
 
 
 HISTORY_COLUMNS = ("samples", "loss", "bit_error", "accuracy")

@@ -1,0 +1,271 @@
+"""A plain tanh RNN with a sigmoid output head, forward and backward (BPTT) by hand in NumPy: the baseline.
+
+The model of the classic "binary addition with a recurrent net" tutorial, in PyTorch's nn.RNN layout so a
+state_dict moves between the two. Per step, for input x_t (B, I) and state h_{t-1} (B, H):
+
+    z_t = x_t W_ih^T + h_{t-1} W_hh^T + b           # (B, H)
+    h_t = tanh(z_t)
+    p_t = sigmoid(h_t W_out^T + b_out)              # (B, O)
+
+It has the same module interface as core.lstm (Params, init_params, forward, backward, state_grads,
+resize_hidden), so a Trainer trains either. There are no gates and no cell: the only memory is h itself,
+which is why the carry has to survive a squashing tanh and a matmul at every step.
+Loss is the mean binary cross-entropy over all T*B*O outputs (torch.nn.BCELoss's default).
+References: Elman 1990; PyTorch nn.RNN docs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from core import lstm
+from core.lstm import FIELDS, INITS, bce_loss, bce_terms, sigmoid
+
+GATES: tuple[str, ...] = ()  # no gates: views that show gates hide themselves for this model
+STATE_DICT_KEYS = (
+    "rnn.weight_ih_l0",
+    "rnn.weight_hh_l0",
+    "rnn.bias_ih_l0",
+    "rnn.bias_hh_l0",
+    "head.weight",
+    "head.bias",
+)
+# Which Params field each state_dict key holds; torch's two biases are our one bias, so bias_hh is saved as zeros.
+_KEY_FIELDS: dict[str, str | None] = dict(
+    zip(STATE_DICT_KEYS, ("weight_ih", "weight_hh", "bias", None, "weight_out", "bias_out"), strict=True)
+)
+
+
+def _shapes(hidden_size: int, input_size: int, output_size: int) -> tuple[tuple[int, ...], ...]:
+    """Array shapes in FIELDS order."""
+    H, I, O = hidden_size, input_size, output_size
+    return (H, I), (H, H), (H,), (O, H), (O,)
+
+
+def _flat_size(hidden_size: int, input_size: int, output_size: int) -> int:
+    return sum(math.prod(shape) for shape in _shapes(hidden_size, input_size, output_size))
+
+
+@dataclass(eq=False)
+class Params:
+    """RNN weights in PyTorch layout; all five arrays are views into one contiguous `flat` buffer."""
+
+    weight_ih: np.ndarray  # (H, I)
+    weight_hh: np.ndarray  # (H, H)
+    bias: np.ndarray  # (H,)  = PyTorch's bias_ih + bias_hh
+    weight_out: np.ndarray  # (O, H)
+    bias_out: np.ndarray  # (O,)
+    flat: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        arrays = [np.asarray(getattr(self, name)) for name in FIELDS]
+        w_ih, w_hh, _, w_out, _ = arrays
+        matrices_ok = w_ih.ndim == w_hh.ndim == w_out.ndim == 2
+        sizes = (w_hh.shape[0], w_ih.shape[1], w_out.shape[0]) if matrices_ok else (0, 0, 0)
+        found = tuple(a.shape for a in arrays)
+        if found != _shapes(*sizes) or 0 in sizes:
+            raise ValueError(f"inconsistent RNN shapes {found}: expected (H, I), (H, H), (H,), (O, H), (O,)")
+        dtype = np.float32 if all(a.dtype == np.float32 for a in arrays) else np.float64
+        self._bind(np.concatenate([a.ravel() for a in arrays]).astype(dtype), *sizes)
+
+    def _bind(self, flat: np.ndarray, hidden_size: int, input_size: int, output_size: int) -> None:
+        """Point every field at its slice of flat (views, no copy)."""
+        shapes = _shapes(hidden_size, input_size, output_size)
+        ends = np.cumsum([math.prod(shape) for shape in shapes])
+        if ends[-1] != flat.size:
+            raise ValueError(f"flat buffer has {flat.size} values, shapes need {ends[-1]}")
+        for name, shape, piece in zip(FIELDS, shapes, np.split(flat, ends[:-1]), strict=True):
+            setattr(self, name, piece.reshape(shape))
+        self.flat = flat
+
+    @classmethod
+    def from_flat(cls, flat: np.ndarray, hidden_size: int, input_size: int, output_size: int) -> Params:
+        """Views into flat (no copy), in FIELDS order."""
+        params = cls.__new__(cls)
+        params._bind(flat, hidden_size, input_size, output_size)
+        return params
+
+    # Same field names as the LSTM's Params, and weight_hh is (., H) in both: its size readers serve here as they are.
+    hidden_size = lstm.Params.hidden_size
+    input_size = lstm.Params.input_size
+    output_size = lstm.Params.output_size
+    dtype = lstm.Params.dtype
+    arrays = lstm.Params.arrays
+
+    def _with_flat(self, flat: np.ndarray) -> Params:
+        return Params.from_flat(flat, self.hidden_size, self.input_size, self.output_size)
+
+    def zeros_like(self) -> Params:
+        return self._with_flat(np.zeros_like(self.flat))
+
+    def copy(self) -> Params:
+        return self._with_flat(self.flat.copy())
+
+    def astype(self, dtype: type) -> Params:
+        return self._with_flat(self.flat.astype(dtype))
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Exactly the keys of torch's state_dict for `rnn = nn.RNN(I, H)`, `head = nn.Linear(H, O)`."""
+        return {key: np.zeros_like(self.bias) if name is None else getattr(self, name).copy()
+                for key, name in _KEY_FIELDS.items()}
+
+    @classmethod
+    def from_state_dict(cls, state: Mapping[str, np.ndarray]) -> Params:
+        """Inverse of state_dict; bias = bias_ih + bias_hh. Raises ValueError on missing keys or bad shapes."""
+        missing = [key for key in STATE_DICT_KEYS if key not in state]
+        if missing:
+            raise ValueError(f"missing weights: {', '.join(missing)}")
+        arrays = {key: np.asarray(state[key]) for key in STATE_DICT_KEYS}
+        not_float = [f"{key} ({array.dtype})" for key, array in arrays.items() if array.dtype.kind != "f"]
+        if not_float:
+            raise ValueError(f"weights must hold floating-point numbers: {', '.join(not_float)}")
+        w_ih, w_hh, w_out = arrays["rnn.weight_ih_l0"], arrays["rnn.weight_hh_l0"], arrays["head.weight"]
+        if w_hh.ndim != 2 or w_hh.shape[0] != w_hh.shape[1] or w_hh.shape[0] == 0:
+            raise ValueError(f"rnn.weight_hh_l0 must be (H, H), got {w_hh.shape}")
+        H = w_hh.shape[0]
+        I = w_ih.shape[1] if w_ih.ndim == 2 else 0
+        O = w_out.shape[0] if w_out.ndim == 2 else 0
+        field_shapes = dict(zip(FIELDS, _shapes(H, I, O), strict=True))
+        for key, name in _KEY_FIELDS.items():
+            expected = field_shapes[name or "bias"]
+            if arrays[key].shape != expected or 0 in expected:
+                raise ValueError(f"{key} has shape {arrays[key].shape}, expected {expected} for hidden size {H}")
+        bad = [key for key, array in arrays.items() if not np.all(np.isfinite(array))]
+        if bad:
+            raise ValueError(f"{', '.join(bad)} contain(s) NaN or infinite values")
+        bias = arrays["rnn.bias_ih_l0"] + arrays["rnn.bias_hh_l0"]
+        return cls(w_ih, w_hh, bias, w_out, arrays["head.bias"])
+
+
+def init_params(
+    hidden_size: int,
+    rng: np.random.Generator,
+    input_size: int = 2,
+    output_size: int = 1,
+    init: str = "seed",
+    forget_bias: float = 0.0,
+    dtype: type = np.float64,
+) -> Params:
+    """`seed`: standard normal weights, zero biases (as the LSTM's notebook init). `pytorch`: U(-1/sqrt(H), 1/sqrt(H)).
+
+    forget_bias is accepted for a common signature with core.lstm and ignored: there is no forget gate.
+    """
+    if init not in INITS:
+        raise ValueError(f"unknown init {init!r}: choose one of {', '.join(INITS)}")
+    size = _flat_size(hidden_size, input_size, output_size)
+    if init == "seed":
+        flat = rng.standard_normal(size)
+    else:
+        bound = 1.0 / math.sqrt(hidden_size)
+        flat = rng.uniform(-bound, bound, size)
+    params = Params.from_flat(flat.astype(dtype, copy=False), hidden_size, input_size, output_size)
+    if init == "seed":
+        params.bias[:] = 0.0
+        params.bias_out[:] = 0.0
+    return params
+
+
+@dataclass(eq=False)
+class Cache:
+    """Everything forward computed, for backward and for the views. T steps, batch B, H units."""
+
+    x: np.ndarray  # (T, B, I)
+    hidden_pre: np.ndarray  # (T, B, H) z_t before the tanh
+    hidden: np.ndarray  # (T+1, B, H) hidden[0] = h_0 = 0, hidden[t+1] = h_t
+    logits: np.ndarray  # (T, B, O)
+    probs: np.ndarray  # (T, B, O)
+
+
+def forward(params: Params, x: np.ndarray, unit_scale: np.ndarray | None = None) -> tuple[np.ndarray, Cache]:
+    """x (T, B, I) -> probs (T, B, O), cache. Zero initial h.
+
+    unit_scale (H,), if given, multiplies h_t of each unit after every step: 0 knocks a unit out.
+    It is for evaluation only; backward ignores it.
+    """
+    dtype = params.dtype
+    x = np.asarray(x, dtype=dtype)
+    T, B, _ = x.shape
+    hidden_pre = np.matmul(x, params.weight_ih.T)  # (T, B, H) input projection of all steps at once
+    hidden_pre += params.bias
+    hidden = np.zeros((T + 1, B, params.hidden_size), dtype)
+    w_hh_t = params.weight_hh.T  # (H, H)
+    z_t, h_t = list(hidden_pre), list(hidden)  # per-step views made once: NumPy calls are the cost at B = 1
+    for t in range(T):
+        z_t[t] += h_t[t] @ w_hh_t  # z = x W_ih^T + b + h_{t-1} W_hh^T
+        np.tanh(z_t[t], out=h_t[t + 1])  # h = tanh(z)
+        if unit_scale is not None:
+            h_t[t + 1] *= unit_scale
+    logits = np.matmul(hidden[1:], params.weight_out.T)  # (T, B, O)
+    logits += params.bias_out
+    probs = sigmoid(logits)
+    return probs, Cache(x, hidden_pre, hidden, logits, probs)
+
+
+def backward(
+    params: Params, cache: Cache, y: np.ndarray, record: tuple[np.ndarray, np.ndarray] | None = None
+) -> tuple[float, Params]:
+    """BPTT for the mean BCE loss against targets y (T, B, O) -> (loss, grads as a Params).
+
+    record, if given, is a pair of (T, B, H) arrays; both receive dL/dh_t of every step. (The LSTM's second
+    array receives dL/dc_t, the gradient reaching its memory; the RNN's only memory is h, so it gets dL/dh_t.)
+    """
+    y = np.asarray(y, dtype=params.dtype)
+    H = params.hidden_size
+    grads = params.zeros_like()
+    hidden = cache.hidden[1:]  # (T, B, H) h_1 .. h_T
+
+    d_logits = np.subtract(cache.probs, y)  # sigmoid + BCE: d loss / d logit = (p - y) / N
+    d_logits /= y.size
+    grads.weight_out[:] = np.tensordot(d_logits, hidden, axes=([0, 1], [0, 1]))  # (O, H)
+    grads.bias_out[:] = d_logits.sum(axis=(0, 1))
+    d_hidden_from_head = np.matmul(d_logits, params.weight_out)  # (T, B, H)
+    d_tanh = np.square(hidden)
+    np.subtract(1.0, d_tanh, out=d_tanh)  # tanh' = 1 - h^2, every step at once
+
+    d_pre = np.empty_like(hidden)  # (T, B, H) d loss / d z_t
+    d_h_next = np.zeros_like(hidden[0])  # (B, H) what h_t receives from step t+1
+    w_hh = params.weight_hh  # (H, H)
+    head_t, d_tanh_t, d_pre_t = list(d_hidden_from_head), list(d_tanh), list(d_pre)
+    for t in reversed(range(len(head_t))):
+        d_h = head_t[t] + d_h_next  # from the head and from step t+1
+        if record is not None:
+            record[0][t] = record[1][t] = d_h
+        np.multiply(d_h, d_tanh_t[t], out=d_pre_t[t])  # back through tanh
+        d_h_next = d_pre_t[t] @ w_hh  # z_t = ... + h_{t-1} W_hh^T
+
+    flat_d_pre = d_pre.reshape(-1, H)
+    np.matmul(flat_d_pre.T, cache.x.reshape(-1, cache.x.shape[-1]), out=grads.weight_ih)
+    np.matmul(d_pre[1:].reshape(-1, H).T, cache.hidden[1:-1].reshape(-1, H), out=grads.weight_hh)
+    np.sum(flat_d_pre, axis=0, out=grads.bias)
+    return bce_loss(cache.probs, y), grads
+
+
+def state_grads(params: Params, cache: Cache, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per step t: dL/dh_t twice (T, B, H) (in the places of the LSTM's dL/dh_t and dL/dc_t), and the loss per
+    step (T, B)."""
+    d_hidden = np.empty_like(cache.hidden[1:])
+    backward(params, cache, y, record=(d_hidden, d_hidden))
+    step_loss = bce_terms(cache.probs, np.asarray(y, dtype=params.dtype)).mean(axis=-1)
+    return d_hidden, d_hidden.copy(), step_loss
+
+
+def resize_hidden(params: Params, hidden_size: int, fill: np.ndarray | None = None) -> Params:
+    """A copy with hidden_size units: units 0..min(H, H')-1 keep their weights, new entries come from fill.
+
+    fill is a flat array of the new Params' size (default zeros) whose values are used where nothing old maps;
+    pass small random numbers for weights, zeros for optimizer state.
+    """
+    I, O = params.input_size, params.output_size
+    flat = np.zeros(_flat_size(hidden_size, I, O), params.dtype) if fill is None else np.array(fill, dtype=params.dtype)
+    new = Params.from_flat(flat, hidden_size, I, O)
+    keep = min(params.hidden_size, hidden_size)
+    new.weight_ih[:keep] = params.weight_ih[:keep]
+    new.weight_hh[:keep, :keep] = params.weight_hh[:keep, :keep]
+    new.bias[:keep] = params.bias[:keep]
+    new.weight_out[:, :keep] = params.weight_out[:, :keep]
+    new.bias_out[:] = params.bias_out
+    return new

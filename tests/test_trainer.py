@@ -1,0 +1,130 @@
+"""Trainer: learns addition, live hyperparameter changes, divergence, bounded history."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from core import lstm
+from core.trainer import ConfigError, History, TrainConfig, Trainer
+
+
+def train_until_solved(trainer: Trainer, limit: int, chunk: int = 100) -> None:
+    trainer.step(1)
+    while trainer.samples_seen < limit and not trainer.solved:
+        trainer.step(min(chunk, limit - trainer.samples_seen))
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_defaults_learn_addition_within_10001_samples(seed):
+    trainer = Trainer(TrainConfig(seed=seed))
+    train_until_solved(trainer, 10_001)
+    assert trainer.solved, f"seed {seed}: accuracy {trainer.exhaustive_accuracy():.4f} after 10,001 samples"
+    samples, seconds = trainer.solved_at
+    assert samples <= 10_001 and seconds > 0
+    assert trainer.exhaustive_accuracy() == 1.0  # solved means every one of the 16,384 sums
+
+
+def test_same_seed_same_run_whatever_the_chunking():
+    one, other = Trainer(TrainConfig(seed=4)), Trainer(TrainConfig(seed=4))
+    one.step(300)
+    for n in (1, 99, 200):
+        other.step(n)
+    np.testing.assert_array_equal(one.params.flat, other.params.flat)
+
+
+def test_batched_training_learns():
+    trainer = Trainer(TrainConfig(batch_size=32, learning_rate=0.03, optimizer="adam", seed=1, init="pytorch"))
+    train_until_solved(trainer, 64 * 1000, chunk=32 * 20)
+    assert trainer.solved
+
+
+def test_live_changes_apply_without_reset():
+    trainer = Trainer(TrainConfig())
+    trainer.step(200)
+    seen = trainer.samples_seen
+    changed = trainer.update(learning_rate=0.05, optimizer="adam", batch_size=4, clip_norm=1.0)
+    assert trainer.samples_seen == seen and trainer.optimizer.name == "adam"
+    assert trainer.optimizer.learning_rate == 0.05 and len(changed) == 4
+    trainer.step(40)
+    assert trainer.samples_seen == seen + 40
+    assert [text for _, text in trainer.history.events][-4:] == changed
+    with pytest.raises(ConfigError, match="reset"):
+        trainer.update(seed=3)
+    with pytest.raises(ConfigError, match="learning rate"):
+        trainer.update(learning_rate=float("nan"))
+    assert trainer.config.learning_rate == 0.05  # a rejected change changes nothing
+
+
+def test_resize_keeps_what_was_learned():
+    trainer = Trainer(TrainConfig(seed=2))
+    train_until_solved(trainer, 10_001)
+    before = trainer.exhaustive_accuracy()
+    trainer.update(hidden_size=24)
+    assert trainer.params.hidden_size == 24
+    assert trainer.exhaustive_accuracy() >= before - 0.02
+    trainer.step(100)  # the optimizer state and buffers follow the new size
+    trainer.update(hidden_size=16)
+    assert trainer.params.weight_hh.shape == (64, 16)
+
+
+def test_resize_keeps_adam_state_for_kept_units():
+    trainer = Trainer(TrainConfig(optimizer="adam", learning_rate=0.01))
+    trainer.step(50)
+    first = lstm.Params.from_flat(trainer.optimizer.first, 16, 2, 1)
+    kept = first.weight_hh[:8, :8].copy()
+    trainer.update(hidden_size=20)
+    resized = lstm.Params.from_flat(trainer.optimizer.first, 20, 2, 1)
+    np.testing.assert_array_equal(resized.weight_hh[:8, :8], kept)
+    assert np.all(resized.weight_hh[:, 16:] == 0)
+
+
+def test_divergence_rejects_the_step_and_keeps_finite_weights():
+    trainer = Trainer(TrainConfig(learning_rate=1000.0, seed=0))
+    results = [trainer.step(100) for _ in range(5)]
+    assert any(r.diverged for r in results)
+    diverged = next(r for r in results if r.diverged)
+    assert "learning rate" in diverged.message
+    assert np.all(np.isfinite(trainer.params.flat))
+    assert ("diverged" in [text for _, text in trainer.history.events])
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"hidden_size": 0}, {"hidden_size": 4097}, {"learning_rate": 0.0}, {"learning_rate": -1.0},
+     {"learning_rate": float("inf")}, {"n_bits": 1}, {"n_bits": 33}, {"optimizer": "rmsprop"}, {"batch_size": 0},
+     {"clip_norm": -1.0}, {"init": "xavier"}, {"hidden_size": 2.5}, {"seed": -1}, {"model": "gru"}],
+)
+def test_config_rejects_bad_values(changes):
+    with pytest.raises(ConfigError):
+        TrainConfig().replace(**changes)
+
+
+def test_config_json_round_trip():
+    config = TrainConfig(hidden_size=7, optimizer="adam", clip_norm=2.0)
+    assert TrainConfig.from_json(config.to_json()) == config
+    with pytest.raises(ConfigError, match="unknown"):
+        TrainConfig.from_json('{"hidden": 4}')
+    with pytest.raises(ConfigError, match="JSON"):
+        TrainConfig.from_json("{")
+
+
+def test_history_stays_bounded_and_keeps_the_trend():
+    history = History(capacity=64)
+    for k in range(1, 10_001):
+        history.add(k, loss=1.0 / k, bit_error=0.5, accuracy=min(1.0, k / 5000), weight=1)
+    assert history.size <= 64
+    samples = history.column("samples")
+    assert np.all(np.diff(samples) > 0) and samples[-1] >= 10_000 - history.stride
+    assert history.column("loss")[0] > history.column("loss")[-1]
+
+
+def test_core_never_imports_qt():
+    code = (
+        "import sys, core.trainer, core.probe, core.session, core.cli;"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph', 'PyQt5', 'PyQt6', 'explorer')];"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
