@@ -186,13 +186,19 @@ class Cache:
     """Everything forward computed, for backward and for the views. T steps, batch B, H units."""
 
     x: np.ndarray  # (T, B, I)
-    gates_pre: np.ndarray  # (T, B, 4H) z before the nonlinearities
+    scaled_pre: np.ndarray  # (T, B, 4H) z with the sigmoid gates' entries halved (what forward feeds to tanh)
     gates: np.ndarray  # (T, B, 4H) i, f, g, o after sigmoid/tanh
     cell: np.ndarray  # (T+1, B, H) cell[0] = c_0 = 0, cell[t+1] = c_t
     cell_tanh: np.ndarray  # (T, B, H) tanh(c_t)
     hidden: np.ndarray  # (T+1, B, H) hidden[0] = h_0 = 0, hidden[t+1] = h_t
     logits: np.ndarray  # (T, B, O)
     probs: np.ndarray  # (T, B, O)
+
+    @property
+    def gates_pre(self) -> np.ndarray:
+        """(T, B, 4H) pre-activations z = W_ih x_t + W_hh h_{t-1} + b, before the nonlinearities."""
+        scale, _ = _activation_constants(self.cell.shape[-1], self.gates.dtype.type)
+        return self.scaled_pre / scale
 
     def gate(self, name: str) -> np.ndarray:
         """One gate's post-activation values (T, B, H)."""
@@ -217,40 +223,37 @@ def forward(params: Params, x: np.ndarray, unit_scale: np.ndarray | None = None)
     x = np.asarray(x, dtype=dtype)
     T, B, _ = x.shape
     H = params.hidden_size
-    gates_pre = np.matmul(x, params.weight_ih.T)  # (T, B, 4H) input projection of all steps at once
-    gates_pre += params.bias
-    gates = np.empty_like(gates_pre)  # (T, B, 4H)
+    # sigmoid(z) = 0.5 + 0.5 tanh(z / 2), so one tanh over all four gates gives i, f, o and g = tanh(z) together
+    # when the sigmoid gates' rows of the weights are halved first ("scaled" pre-activations u = scale * z).
+    scale, shift = _activation_constants(H, dtype)
+    w_ih_t = params.weight_ih.T * scale  # (I, 4H)
+    w_hh_t = params.weight_hh.T * scale  # (H, 4H), contiguous: faster small matmuls
+    scaled_pre = np.matmul(x, w_ih_t)  # (T, B, 4H) input projection of all steps at once
+    scaled_pre += params.bias * scale
+    gates = np.empty_like(scaled_pre)  # (T, B, 4H)
     cell = np.zeros((T + 1, B, H), dtype)
     cell_tanh = np.empty((T, B, H), dtype)
     hidden = np.zeros((T + 1, B, H), dtype)
-    scale, shift = _activation_constants(H, dtype)
-    w_hh_t = params.weight_hh.T  # (H, 4H)
-    # Per-step views made once in C (list() of an array) instead of slicing in the loop: at batch size 1
-    # the cost of a step is the number of NumPy calls, not arithmetic.
-    z_t, act_t = list(gates_pre), list(gates)
-    i_t, f_t, g_t, o_t = (list(gates[:, :, k * H : (k + 1) * H]) for k in range(4))
-    c_t, tanh_c_t, h_t = list(cell), list(cell_tanh), list(hidden)
+    # At batch size 1 a step costs its number of NumPy calls, not arithmetic: ten calls a step, views made once.
+    i_t, f_t, g_t, o_t = (gates[:, :, k * H : (k + 1) * H] for k in range(4))
     for t in range(T):
-        z, a = z_t[t], act_t[t]
-        z += h_t[t] @ w_hh_t  # (B, 4H) all four gates in one matmul
-        # sigmoid(z) = 0.5 + 0.5 tanh(z / 2): one tanh gives i, f, o and g = tanh(z) together.
-        np.multiply(z, scale, out=a)
-        np.tanh(a, out=a)
+        u, a, c = scaled_pre[t], gates[t], cell[t + 1]
+        u += np.dot(hidden[t], w_hh_t)  # (B, 4H) all four gates in one matmul
+        np.tanh(u, out=a)
         a *= scale
-        a += shift
-        c = c_t[t + 1]
-        np.multiply(f_t[t], c_t[t], out=c)  # f * c_{t-1}
+        a += shift  # a = [i, f, g, o]
+        np.multiply(f_t[t], cell[t], out=c)  # f * c_{t-1}
         c += i_t[t] * g_t[t]  # + i * g
         if unit_scale is not None:
             c *= unit_scale
-        np.tanh(c, out=tanh_c_t[t])
-        np.multiply(o_t[t], tanh_c_t[t], out=h_t[t + 1])  # h = o * tanh(c)
+        np.tanh(c, out=cell_tanh[t])
+        np.multiply(o_t[t], cell_tanh[t], out=hidden[t + 1])  # h = o * tanh(c)
         if unit_scale is not None:
-            h_t[t + 1] *= unit_scale
+            hidden[t + 1] *= unit_scale
     logits = np.matmul(hidden[1:], params.weight_out.T)  # (T, B, O)
     logits += params.bias_out
     probs = sigmoid(logits)
-    return probs, Cache(x, gates_pre, gates, cell, cell_tanh, hidden, logits, probs)
+    return probs, Cache(x, scaled_pre, gates, cell, cell_tanh, hidden, logits, probs)
 
 
 @functools.lru_cache(maxsize=64)
@@ -316,47 +319,45 @@ def backward(
     np.sum(d_logits, axis=(0, 1), out=grads.bias_out)
     d_hidden_from_head = d_logits @ params.weight_out  # (T, B, H)
 
-    # Local derivatives of every step at once, from the cached post-activations.
+    # Everything that does not depend on the recursion, for all steps at once, from the cached activations:
+    # d z = d act * act'  with  d i = d c * g,  d f = d c * c_prev,  d g = d c * i,  d o = d h * tanh(c).
     gates = cache.gates
-    d_act_d_z = 1.0 - gates
-    d_act_d_z *= gates  # sigmoid' = a (1 - a) ...
+    local = 1.0 - gates
+    local *= gates  # sigmoid' = a (1 - a) ...
     g = gates[:, :, 2 * H : 3 * H]
-    np.multiply(g, g, out=d_act_d_z[:, :, 2 * H : 3 * H])
-    np.subtract(1.0, d_act_d_z[:, :, 2 * H : 3 * H], out=d_act_d_z[:, :, 2 * H : 3 * H])  # ... tanh' = 1 - g^2
-    d_c_from_h = cache.cell_tanh * cache.cell_tanh
-    np.subtract(1.0, d_c_from_h, out=d_c_from_h)
-    d_c_from_h *= gates[:, :, 3 * H :]  # h = o tanh(c): d h / d c = o (1 - tanh(c)^2)
-    # What i, f, g multiply in c = f c_prev + i g: d c / d i = g, d c / d f = c_prev, d c / d g = i.
-    partners = np.empty((T, B, 3, H), dtype)
+    np.multiply(g, g, out=local[:, :, 2 * H : 3 * H])
+    np.subtract(1.0, local[:, :, 2 * H : 3 * H], out=local[:, :, 2 * H : 3 * H])  # ... and tanh' = 1 - g^2
+    partners = np.empty((T, B, 4, H), dtype)  # what d c (d h for o) multiplies to give d z
     partners[:, :, 0] = g
     partners[:, :, 1] = cache.cell[:-1]
     partners[:, :, 2] = gates[:, :, :H]
+    partners[:, :, 3] = cache.cell_tanh
+    partners *= local.reshape(T, B, 4, H)
+    d_c_from_h = cache.cell_tanh * cache.cell_tanh
+    np.subtract(1.0, d_c_from_h, out=d_c_from_h)
+    d_c_from_h *= gates[:, :, 3 * H :]  # h = o tanh(c): d h / d c = o (1 - tanh(c)^2)
+    forget = gates[:, :, H : 2 * H]
 
-    d_z = np.empty_like(gates)  # (T, B, 4H)
-    d_act = np.empty((B, 4, H), dtype)  # d loss / d (i, f, g, o) of one step
-    d_act_flat, d_act_ifg, d_act_o = d_act.reshape(B, 4 * H), d_act[:, :3], d_act[:, 3]
+    d_z = np.empty((T, B, 4, H), dtype)
     d_h_next = np.zeros((B, H), dtype)
     d_c_next = np.zeros((B, H), dtype)
     w_hh = params.weight_hh  # (4H, H)
-    head_t, local_t, partners_t = list(d_hidden_from_head), list(d_act_d_z), list(partners)
-    from_h_t, tanh_c_t = list(d_c_from_h), list(cache.cell_tanh)
-    forget_t, d_z_t = list(gates[:, :, H : 2 * H]), list(d_z)
     for t in reversed(range(T)):
-        d_h = head_t[t] + d_h_next  # from the head and from step t+1
-        d_c = d_h * from_h_t[t]  # through h_t = o * tanh(c_t) ...
+        d_h = d_hidden_from_head[t] + d_h_next  # from the head and from step t+1
+        d_c = d_h * d_c_from_h[t]  # through h_t = o * tanh(c_t) ...
         d_c += d_c_next  # ... and from c_{t+1} = f c_t + ...
         if record is not None:
             record[0][t], record[1][t] = d_h, d_c
-        np.multiply(partners_t[t], d_c[:, None, :], out=d_act_ifg)  # d i, d f, d g
-        np.multiply(d_h, tanh_c_t[t], out=d_act_o)  # d o = d h * tanh(c)
-        np.multiply(d_act_flat, local_t[t], out=d_z_t[t])  # back through sigmoid / tanh
-        d_h_next = d_z_t[t] @ w_hh  # (B, H)
-        d_c_next = d_c * forget_t[t]  # c_{t-1} reaches c_t through f
+        d_z_now = d_z[t]
+        np.multiply(partners[t, :, :3], d_c[:, None, :], out=d_z_now[:, :3])  # d z of i, f, g
+        np.multiply(partners[t, :, 3], d_h, out=d_z_now[:, 3])  # d z of o
+        d_h_next = np.dot(d_z_now.reshape(B, 4 * H), w_hh)  # (B, H)
+        d_c_next = d_c * forget[t]  # c_{t-1} reaches c_t through f
 
     flat_d_z = d_z.reshape(-1, 4 * H)
     np.matmul(flat_d_z.T, cache.x.reshape(-1, cache.x.shape[-1]), out=grads.weight_ih)
     if T > 1:
-        np.matmul(d_z[1:].reshape(-1, 4 * H).T, cache.hidden[1:-1].reshape(-1, H), out=grads.weight_hh)
+        np.matmul(flat_d_z[B:].T, cache.hidden[1:-1].reshape(-1, H), out=grads.weight_hh)
     np.sum(flat_d_z, axis=0, out=grads.bias)
     return loss, grads
 
