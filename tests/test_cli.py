@@ -1,0 +1,308 @@
+"""The `lstm-explorer` command line: the notebook's report, eval, add, bench, hand-offs and bad input."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core import cli, lstm, probe, task
+from core.cli import main
+from core.session import load_model
+from core.trainer import Trainer
+
+REPORT = re.compile(
+    r"^#{20} sample (\d+)\n"
+    r" Training sample: (\d+) \+ (\d+) = (\d+)\n"
+    r" Result is (\d+)\n"
+    r" Average binary error for this batch is (\d\.\d{4})$",
+    re.MULTILINE,
+)
+FINAL = re.compile(r"^Exhaustive accuracy: (\d+)/16384 sums right \((\d+\.\d\d)%\) after ([\d,]+) samples in [\d.]+ s$")
+
+
+def run(argv: list[str]) -> tuple[int, str, str]:
+    """main(argv) in this process: (exit code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(argv)
+    return code, out.getvalue(), err.getvalue()
+
+
+def exhaustive_right(params: lstm.Params, n_bits: int = 8) -> int:
+    """Sums the model gets right over all pairs, computed here straight from lstm.forward."""
+    a, b = task.all_pairs(n_bits)
+    x, _ = task.make_batch(a, b, n_bits)
+    probs, _ = lstm.forward(params, x)
+    return int(np.count_nonzero(task.decode(probs[:, :, 0]) == a + b))
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cli")
+
+
+@pytest.fixture(scope="module")
+def default_run(folder: Path) -> tuple[int, str, str, Path]:
+    """`lstm-explorer train --save ...` at the notebook's defaults, run once for several tests."""
+    path = folder / "default.npz"
+    return (*run(["train", "--save", str(path)]), path)
+
+
+@pytest.fixture(scope="module")
+def solved_model(folder: Path) -> Path:
+    """A model that gets every sum right (seed 5 does within 5,001 samples; checked below, not assumed)."""
+    path = folder / "solved.npz"
+    code, _, _ = run(["train", "--seed", "5", "--samples", "5001", "--quiet", "--save", str(path)])
+    assert code == 0
+    return path
+
+
+# ---- train -------------------------------------------------------------------------------------------------------
+def test_train_prints_the_notebook_report_every_1000_samples(default_run) -> None:
+    code, out, err, path = default_run
+    assert code == 0, err
+    reports = REPORT.findall(out)
+    stopped_at = load_model_session_samples(path)
+    assert 1000 < stopped_at <= 10_001  # auto-stop: it ends once every sum is right
+    assert [int(r[0]) for r in reports] == list(range(0, stopped_at, 1000))
+    assert f"Every sum was right after {stopped_at:,} samples (checked every 100 samples), so training stopped" in out
+    for _, a, b, total, result, error in reports:
+        assert int(a) + int(b) == int(total)
+        assert 0 <= int(a) < 128 and 0 <= int(b) < 128 and 0 <= int(result) < 256
+        assert 0.0 <= float(error) <= 1.0
+    assert FINAL.match(out.strip().splitlines()[-1])
+
+
+def load_model_session_samples(path: Path) -> int:
+    return int(np.load(path, allow_pickle=False)["samples_seen"])
+
+
+def test_no_stop_trains_every_sample_and_reports_on_schedule() -> None:
+    code, out, err = run(["train", "--no-stop", "--samples", "3001"])
+    assert code == 0, err
+    assert [int(r[0]) for r in REPORT.findall(out)] == [0, 1000, 2000, 3000]
+    assert " after 3,001 samples in " in out.strip().splitlines()[-1]
+
+
+def test_first_report_matches_the_model_computed_here(default_run) -> None:
+    """Sample 0: the operands are the trainer's first draw, the result and error the untrained model's."""
+    _, out, _, _ = default_run
+    trainer = Trainer()
+    rng = np.random.default_rng()
+    rng.bit_generator.state = trainer.rng.bit_generator.state
+    a, b = task.sample_operands(rng, 1, 8)
+    x, y = task.make_batch(a, b, 8)
+    probs, _ = lstm.forward(trainer.params, x)
+    error = float(np.abs(y - probs).mean())
+    expected = (f"{'#' * 20} sample 0\n Training sample: {a[0]} + {b[0]} = {a[0] + b[0]}\n"
+                f" Result is {task.decode(probs[:, :, 0])[0]}\n Average binary error for this batch is {error:.4f}")
+    assert out.startswith(expected)
+
+
+def test_final_line_tells_the_truth(default_run) -> None:
+    _, out, _, path = default_run
+    right, percent, samples = FINAL.match(out.strip().splitlines()[-1]).groups()
+    params, config = load_model(path)
+    assert config.hidden_size == 16 and config.learning_rate == 0.1 and config.seed == 0 and config.n_bits == 8
+    assert samples == f"{load_model_session_samples(path):,}"
+    assert int(right) == exhaustive_right(params)
+    assert percent == f"{100 * int(right) / 16384:.2f}"
+
+
+def test_train_at_defaults_gets_every_sum_right(default_run) -> None:
+    _, out, _, _ = default_run
+    assert out.strip().splitlines()[-1].startswith("Exhaustive accuracy: 16384/16384 sums right (100.00%)")
+
+
+def test_progress_bar_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    out, err = io.StringIO(), Terminal()
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setattr(sys, "stderr", err)
+    assert main(["train", "--samples", "2001", "--quiet"]) == 0
+    assert "\r[" in err.getvalue() and "2,001/2,001 samples" in err.getvalue()
+    assert err.getvalue().endswith("\r")  # the bar is wiped before the final line
+    assert len(out.getvalue().strip().splitlines()) == 1 and out.getvalue().startswith("Exhaustive accuracy")
+
+
+def test_divergence_stops_with_exit_code_1_and_finite_weights(folder: Path) -> None:
+    path = folder / "diverged.npz"
+    code, out, err = run(["train", "--lr", "1000", "--samples", "3000", "--quiet", "--save", str(path)])
+    assert code == 1
+    assert "lower learning rate" in err and "Traceback" not in err
+    params, _ = load_model(path)
+    assert np.all(np.isfinite(params.flat))
+    assert out.strip().splitlines()[-1].startswith("Exhaustive accuracy")
+
+
+BAD_ARGUMENTS = [
+    ["train", "--hidden", "0"],
+    ["train", "--hidden", "5000"],
+    ["train", "--hidden", "abc"],
+    ["train", "--lr", "0"],
+    ["train", "--lr", "-0.1"],
+    ["train", "--lr", "nan"],
+    ["train", "--lr", "inf"],
+    ["train", "--bits", "1"],
+    ["train", "--bits", "33"],
+    ["train", "--optimizer", "rmsprop"],
+    ["train", "--batch", "0"],
+    ["train", "--samples", "0"],
+    ["train", "--seed", "-1"],
+    ["train", "--init", "zeros"],
+    ["train", "--save", "/no/such/folder/run.npz"],
+    ["train", "--save", "."],
+    ["trian"],
+    ["eval", "/no/such/file.npz"],
+    ["eval", "."],
+    ["add", "1", "2", "--model", "/no/such/file.npz"],
+]
+
+
+@pytest.mark.parametrize("argv", BAD_ARGUMENTS, ids=" ".join)
+def test_bad_input_is_one_line_and_exit_code_2(argv: list[str]) -> None:
+    code, out, err = run(argv)
+    assert code == 2
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("operands", [["128", "1"], ["-1", "1"], ["1", "seven"], ["1", ""], ["9" * 40, "1"],
+                                      ["1.5", "1"]])
+def test_bad_operands(solved_model: Path, operands: list[str]) -> None:
+    code, out, err = run(["add", *operands, "--model", str(solved_model)])
+    assert (code, out) == (2, "")
+    assert "operand" in err and len(err.strip().splitlines()) == 1
+
+
+def test_bad_model_files(folder: Path, solved_model: Path) -> None:
+    truncated, pickled = folder / "truncated.npz", folder / "pickled.npz"
+    truncated.write_bytes(solved_model.read_bytes()[:300])
+    np.savez(pickled, **{"lstm.weight_ih_l0": np.array([object()], dtype=object)})
+    for path in (truncated, pickled):
+        for argv in (["eval", str(path)], ["add", "1", "2", "--model", str(path)]):
+            code, out, err = run(argv)
+            assert (code, out) == (2, "")
+            assert str(path) in err and len(err.strip().splitlines()) == 1
+
+
+# ---- eval and add ------------------------------------------------------------------------------------------------
+def test_eval_reports_both_widths(solved_model: Path) -> None:
+    code, out, _ = run(["eval", str(solved_model)])
+    assert code == 0
+    params, _ = load_model(solved_model)
+    right = exhaustive_right(params)
+    assert right == 16384  # the fixture's model is solved (else the add test below proves less)
+    assert f"At 8 bits: {right}/16384 sums right (100.00%), all 16,384 pairs" in out
+    assert re.search(r"At 16 bits \(twice the bits\): \d+/4096 sums right .* sampled", out)
+
+
+def test_add_prints_the_right_sum(solved_model: Path) -> None:
+    for a, b in ((45, 67), (0, 0), (127, 127), (100, 27)):
+        code, out, _ = run(["add", str(a), str(b), "--model", str(solved_model)])
+        assert code == 0
+        total = a + b
+        assert f"  predicted {total:08b} = {total}\n" in out
+        assert f"  true      {total:08b} = {total}   (right)" in out
+
+
+def test_add_table_holds_the_probe_values(solved_model: Path) -> None:
+    code, out, _ = run(["add", "45", "67", "--model", str(solved_model)])
+    assert code == 0
+    params, _ = load_model(solved_model)
+    trace = probe.trace(params, 45, 67, 8)
+    unit = int(re.search(r"c\[(\d+)\] is unit", out).group(1))
+    rows = [line.split() for line in out.splitlines() if re.match(r"^\s+\d+\s+[01] [01]\s", line)]
+    assert len(rows) == 8
+    gates = trace.gates()
+    for t, row in enumerate(rows):
+        step, bit_a, bit_b, carry_in, i, f, g, o, cell_mean, cell_unit, p, predicted, true = row[:13]
+        assert (int(step), int(bit_a), int(bit_b), int(carry_in)) == (t, trace.bits_a[t], trace.bits_b[t],
+                                                                      trace.carry_in[t])
+        shown = [float(v) for v in (i, f, g, o, cell_mean, cell_unit, p)]
+        values = [*(gates[name][t].mean() for name in "ifgo"), trace.cell[t + 1].mean(), trace.cell[t + 1, unit],
+                  trace.probs[t]]
+        np.testing.assert_allclose(shown, values, rtol=0, atol=5e-4 + 1e-12)
+        assert (int(predicted), int(true)) == (trace.predicted_bits[t], trace.bits_sum[t])
+        assert ("<-" in row) == bool(trace.wrong_bits[t])
+
+
+def test_add_without_a_model_trains_one_first() -> None:
+    code, out, err = run(["add", "3", "4", "--bits", "4"])
+    assert code == 0
+    assert "No --model given: training a default model" in err
+    assert "3 + 4 at 4 bits" in out and "true      0111 = 7" in out
+
+
+# ---- bench and the hand-offs -------------------------------------------------------------------------------------
+def test_bench_quick_json() -> None:
+    code, out, _ = run(["bench", "--quick", "--json"])
+    assert code == 0
+    result = json.loads(out)
+    assert {"machine", "method", "settings", "throughput", "trainer_step", "solve", "targets"} <= set(result)
+    cells = {(c["batch"], c["hidden"], c["dtype"]) for c in result["throughput"]}
+    assert cells == {(b, h, d) for b in (1, 16, 64, 256) for h in (16, 64) for d in ("float64", "float32")}
+    assert all(c["numpy"] > 0 for c in result["throughput"])
+    assert len(result["targets"]) == 3
+    for target in result["targets"]:
+        assert {"name", "ratio", "required", "passed"} <= set(target)
+        if result["machine"]["torch"]:
+            assert target["passed"] == (target["ratio"] >= target["required"])
+
+
+def test_no_subcommand_hands_off_to_the_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    received = []
+    window = types.ModuleType("explorer.app")
+    window.run = lambda argv: received.append(argv) or 0
+    monkeypatch.setitem(sys.modules, "explorer.app", window)
+    assert run([])[0] == 0
+    assert run(["--screenshot", "shot.png"])[0] == 0
+    assert received == [[], ["--screenshot", "shot.png"]]
+
+
+def test_without_the_window_the_help_is_printed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "explorer.app", None)  # makes the import fail
+    code, out, _ = run([])
+    assert code == 0
+    assert "train" in out and "The window is not available" in out
+
+
+def test_sweep_and_window_benchmarks_are_handed_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    for name in ("core.sweep", "explorer.bench"):
+        module = types.ModuleType(name)
+        module.main = lambda argv, name=name: calls.append((name, argv)) or 0
+        monkeypatch.setitem(sys.modules, name, module)
+    assert run(["sweep", "--csv", "out.csv"])[0] == 0
+    assert run(["bench", "--soak", "60"])[0] == 0
+    assert calls == [("core.sweep", ["--csv", "out.csv"]), ("explorer.bench", ["--soak", "60"])]
+
+
+def test_the_console_script(solved_model: Path) -> None:
+    script = Path(sys.executable).with_name("lstm-explorer")
+    if not script.exists():
+        pytest.skip("the package is not installed with its console script")
+    done = subprocess.run([script, "add", "45", "67", "--model", solved_model], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "true      01110000 = 112   (right)" in done.stdout
+    done = subprocess.run([script, "train", "--hidden", "0"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip() == "lstm-explorer train: hidden size must be a whole number from 1 to 4096, got 0"
+
+
+def test_core_command_line_does_not_import_qt() -> None:
+    code = "import sys, core.cli, core.bench, core.session; sys.exit(any(m.startswith('PySide6') for m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", code], cwd=Path(cli.__file__).parent.parent).returncode == 0
