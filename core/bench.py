@@ -160,14 +160,15 @@ def _steppers(torch, batch: int, hidden: int, dtype: str) -> dict[str, Callable[
 
 def _numpy_stepper(params: lstm.Params, data: list[tuple[np.ndarray, np.ndarray]]) -> Callable[[], None]:
     optimizer = SGD(LEARNING_RATE)
+    workspace = lstm.Workspace()  # as Trainer.step uses
     position = 0
 
     def step() -> None:
         nonlocal position
         x, y = data[position]
         position = (position + 1) % len(data)
-        _, cache = lstm.forward(params, x)
-        _, grads = lstm.backward(params, cache, y)
+        _, cache = lstm.forward(params, x, workspace=workspace)
+        _, grads = lstm.backward(params, cache, y, workspace=workspace)
         clip_by_global_norm(grads, 0.0)
         optimizer.step(params, grads)
 

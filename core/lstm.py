@@ -193,6 +193,7 @@ class Cache:
     hidden: np.ndarray  # (T+1, B, H) hidden[0] = h_0 = 0, hidden[t+1] = h_t
     logits: np.ndarray  # (T, B, O)
     probs: np.ndarray  # (T, B, O)
+    x_and_one: np.ndarray  # (T, B, I+1) the inputs with a constant 1 for the bias
 
     @property
     def gates_pre(self) -> np.ndarray:
@@ -213,12 +214,38 @@ class Cache:
         return self.gates_pre[:, :, k * H : (k + 1) * H]
 
 
-def forward(params: Params, x: np.ndarray, unit_scale: np.ndarray | None = None) -> tuple[np.ndarray, Cache]:
+class Workspace:
+    """Scratch arrays reused by forward and backward when the shapes repeat, as in a training loop.
+
+    At batch 256 allocating (and first touching) the half-dozen (T, B, 4H) arrays costs as much as computing them.
+    A cache made with a workspace is only valid until the next forward with the same workspace.
+    """
+
+    def __init__(self) -> None:
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+        array = self._arrays.get(name)
+        if array is None or array.shape != shape or array.dtype != dtype:
+            array = self._arrays[name] = np.empty(shape, dtype)
+        return array
+
+
+def _allocator(workspace: Workspace | None):
+    if workspace is None:
+        return lambda name, shape, dtype: np.empty(shape, dtype)
+    return workspace.get
+
+
+def forward(
+    params: Params, x: np.ndarray, unit_scale: np.ndarray | None = None, workspace: Workspace | None = None
+) -> tuple[np.ndarray, Cache]:
     """x (T, B, I) -> probs (T, B, O), cache. Zero initial h and c.
 
     unit_scale (H,), if given, multiplies c_t and h_t of each unit after every step: 0 knocks a unit out.
-    It is for evaluation only; backward ignores it.
+    It is for evaluation only; backward ignores it. workspace, if given, supplies reusable arrays.
     """
+    empty = _allocator(workspace)
     dtype = params.dtype
     x = np.asarray(x, dtype=dtype)
     T, B, _ = x.shape
@@ -226,14 +253,21 @@ def forward(params: Params, x: np.ndarray, unit_scale: np.ndarray | None = None)
     # sigmoid(z) = 0.5 + 0.5 tanh(z / 2), so one tanh over all four gates gives i, f, o and g = tanh(z) together
     # when the sigmoid gates' rows of the weights are halved first ("scaled" pre-activations u = scale * z).
     scale, shift = _activation_constants(H, dtype)
-    w_ih_t = params.weight_ih.T * scale  # (I, 4H)
+    I = x.shape[2]
+    # The bias rides along as a constant input of 1: one matmul projects the inputs of all steps and adds b.
+    x_and_one = empty("x_and_one", (T, B, I + 1), dtype)
+    x_and_one[:, :, :I] = x
+    x_and_one[:, :, I] = 1.0
+    w_ih_t = np.concatenate((params.weight_ih.T, params.bias[None])) * scale  # (I + 1, 4H)
     w_hh_t = params.weight_hh.T * scale  # (H, 4H), contiguous: faster small matmuls
-    scaled_pre = np.matmul(x, w_ih_t)  # (T, B, 4H) input projection of all steps at once
-    scaled_pre += params.bias * scale
-    gates = np.empty_like(scaled_pre)  # (T, B, 4H)
-    cell = np.zeros((T + 1, B, H), dtype)
-    cell_tanh = np.empty((T, B, H), dtype)
-    hidden = np.zeros((T + 1, B, H), dtype)
+    scaled_pre = empty("scaled_pre", (T, B, 4 * H), dtype)
+    np.matmul(x_and_one.reshape(T * B, I + 1), w_ih_t, out=scaled_pre.reshape(T * B, 4 * H))
+    gates = empty("gates", (T, B, 4 * H), dtype)
+    cell = empty("cell", (T + 1, B, H), dtype)
+    cell_tanh = empty("cell_tanh", (T, B, H), dtype)
+    hidden = empty("hidden", (T + 1, B, H), dtype)
+    cell[0] = 0.0
+    hidden[0] = 0.0
     # At batch size 1 a step costs its number of NumPy calls, not arithmetic: ten calls a step, views made once.
     i_t, f_t, g_t, o_t = (gates[:, :, k * H : (k + 1) * H] for k in range(4))
     for t in range(T):
@@ -253,7 +287,7 @@ def forward(params: Params, x: np.ndarray, unit_scale: np.ndarray | None = None)
     logits = np.matmul(hidden[1:], params.weight_out.T)  # (T, B, O)
     logits += params.bias_out
     probs = sigmoid(logits)
-    return probs, Cache(x, scaled_pre, gates, cell, cell_tanh, hidden, logits, probs)
+    return probs, Cache(x_and_one[:, :, :I], scaled_pre, gates, cell, cell_tanh, hidden, logits, probs, x_and_one)
 
 
 @functools.lru_cache(maxsize=64)
@@ -298,18 +332,24 @@ def bce_terms(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def backward(
-    params: Params, cache: Cache, y: np.ndarray, record: tuple[np.ndarray, np.ndarray] | None = None
+    params: Params,
+    cache: Cache,
+    y: np.ndarray,
+    record: tuple[np.ndarray, np.ndarray] | None = None,
+    workspace: Workspace | None = None,
 ) -> tuple[float, Params]:
     """BPTT for the mean BCE loss against targets y (T, B, O) -> (loss, grads as a Params).
 
     record, if given, is a pair of (T, B, H) arrays that receive dL/dh_t and dL/dc_t of every step.
+    workspace, if given, supplies reusable arrays (the grads too: they are valid until the next backward).
     """
+    empty = _allocator(workspace)
     dtype = params.dtype
     y = np.asarray(y, dtype=dtype)
     T, B, _ = cache.x.shape
     H = params.hidden_size
     loss = bce_loss(cache.probs, y)
-    grads = params.zeros_like()
+    grads = Params.from_flat(empty("grads", params.flat.shape, dtype), H, params.input_size, params.output_size)
 
     # Head: sigmoid + BCE gives d loss / d logit = (p - y) / N.
     d_logits = cache.probs - y  # (T, B, O)
@@ -322,23 +362,23 @@ def backward(
     # Everything that does not depend on the recursion, for all steps at once, from the cached activations:
     # d z = d act * act'  with  d i = d c * g,  d f = d c * c_prev,  d g = d c * i,  d o = d h * tanh(c).
     gates = cache.gates
-    local = 1.0 - gates
+    local = np.subtract(1.0, gates, out=empty("local", gates.shape, dtype))
     local *= gates  # sigmoid' = a (1 - a) ...
     g = gates[:, :, 2 * H : 3 * H]
     np.multiply(g, g, out=local[:, :, 2 * H : 3 * H])
     np.subtract(1.0, local[:, :, 2 * H : 3 * H], out=local[:, :, 2 * H : 3 * H])  # ... and tanh' = 1 - g^2
-    partners = np.empty((T, B, 4, H), dtype)  # what d c (d h for o) multiplies to give d z
+    partners = empty("partners", (T, B, 4, H), dtype)  # what d c (d h for o) multiplies to give d z
     partners[:, :, 0] = g
     partners[:, :, 1] = cache.cell[:-1]
     partners[:, :, 2] = gates[:, :, :H]
     partners[:, :, 3] = cache.cell_tanh
     partners *= local.reshape(T, B, 4, H)
-    d_c_from_h = cache.cell_tanh * cache.cell_tanh
+    d_c_from_h = np.multiply(cache.cell_tanh, cache.cell_tanh, out=empty("d_c_from_h", (T, B, H), dtype))
     np.subtract(1.0, d_c_from_h, out=d_c_from_h)
     d_c_from_h *= gates[:, :, 3 * H :]  # h = o tanh(c): d h / d c = o (1 - tanh(c)^2)
     forget = gates[:, :, H : 2 * H]
 
-    d_z = np.empty((T, B, 4, H), dtype)
+    d_z = empty("d_z", (T, B, 4, H), dtype)
     d_h_next = np.zeros((B, H), dtype)
     d_c_next = np.zeros((B, H), dtype)
     w_hh = params.weight_hh  # (4H, H)
@@ -355,10 +395,15 @@ def backward(
         d_c_next = d_c * forget[t]  # c_{t-1} reaches c_t through f
 
     flat_d_z = d_z.reshape(-1, 4 * H)
-    np.matmul(flat_d_z.T, cache.x.reshape(-1, cache.x.shape[-1]), out=grads.weight_ih)
+    I = params.input_size
+    d_w_ih_and_bias = empty("d_w_ih_and_bias", (4 * H, I + 1), dtype)  # one matmul for W_ih and b
+    np.matmul(flat_d_z.T, cache.x_and_one.reshape(-1, I + 1), out=d_w_ih_and_bias)
+    grads.weight_ih[:] = d_w_ih_and_bias[:, :I]
+    grads.bias[:] = d_w_ih_and_bias[:, I]
     if T > 1:
         np.matmul(flat_d_z[B:].T, cache.hidden[1:-1].reshape(-1, H), out=grads.weight_hh)
-    np.sum(flat_d_z, axis=0, out=grads.bias)
+    else:
+        grads.weight_hh[:] = 0.0  # one step: h_0 = 0, nothing flows through W_hh
     return loss, grads
 
 

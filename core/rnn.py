@@ -180,11 +180,14 @@ class Cache:
     probs: np.ndarray  # (T, B, O)
 
 
-def forward(params: Params, x: np.ndarray, unit_scale: np.ndarray | None = None) -> tuple[np.ndarray, Cache]:
+def forward(
+    params: Params, x: np.ndarray, unit_scale: np.ndarray | None = None, workspace: object = None
+) -> tuple[np.ndarray, Cache]:
     """x (T, B, I) -> probs (T, B, O), cache. Zero initial h.
 
     unit_scale (H,), if given, multiplies h_t of each unit after every step: 0 knocks a unit out.
-    It is for evaluation only; backward ignores it.
+    It is for evaluation only; backward ignores it. workspace is accepted for the common interface and unused:
+    the RNN allocates little.
     """
     dtype = params.dtype
     x = np.asarray(x, dtype=dtype)
@@ -206,7 +209,11 @@ def forward(params: Params, x: np.ndarray, unit_scale: np.ndarray | None = None)
 
 
 def backward(
-    params: Params, cache: Cache, y: np.ndarray, record: tuple[np.ndarray, np.ndarray] | None = None
+    params: Params,
+    cache: Cache,
+    y: np.ndarray,
+    record: tuple[np.ndarray, np.ndarray] | None = None,
+    workspace: object = None,
 ) -> tuple[float, Params]:
     """BPTT for the mean BCE loss against targets y (T, B, O) -> (loss, grads as a Params).
 

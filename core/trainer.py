@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core import models, task
+from core import lstm, models, task
 from core.lstm import Params
 from core.optim import OPTIMIZERS, Optimizer, clip_by_global_norm, make_optimizer
 
@@ -261,6 +261,7 @@ class Trainer:
         self.accuracy = self.heldout_accuracy()
         self.samples_per_second = 0.0
         self._good_flat = self.params.flat.copy()
+        self._workspace = lstm.Workspace()  # scratch arrays reused from step to step
 
     # ---- training -------------------------------------------------------------------------------------------
     def step(self, n_samples: int) -> ChunkResult:
@@ -280,8 +281,8 @@ class Trainer:
         for k in range(n_batches):
             rows = slice(k * batch, (k + 1) * batch)
             x, y = x_all[:, rows], y_all[:, rows]
-            probs, cache = self.model.forward(self.params, x)
-            loss, grads = self.model.backward(self.params, cache, y)
+            probs, cache = self.model.forward(self.params, x, workspace=self._workspace)
+            loss, grads = self.model.backward(self.params, cache, y, workspace=self._workspace)
             norm = clip_by_global_norm(grads, cfg.clip_norm)
             if not (np.isfinite(loss) and np.isfinite(norm)) or loss > EXPLODING_LOSS:
                 diverged = True
