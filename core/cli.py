@@ -1,4 +1,4 @@
-"""The `lstm-explorer` command: headless `train`, `eval`, `add`, `bench` and `sweep`; no sub-command opens the window.
+"""The `lstm-explorer` command: headless train, eval, add, bench, sweep, insights; no sub-command opens the window.
 
 Results go to stdout, problems to stderr as one line. Exit codes: 0 done, 1 training diverged (the last good
 weights are kept and still saved with --save), 2 bad input (a value, an operand or a file), 130 interrupted.
@@ -21,7 +21,7 @@ from core.session import SessionError, check_writable, load_model, save_session
 from core.trainer import ConfigError, TrainConfig, Trainer, evaluate
 
 PROGRAM = "lstm-explorer"
-SUBCOMMANDS = ("train", "eval", "add", "bench", "sweep")
+SUBCOMMANDS = ("train", "eval", "add", "bench", "sweep", "insights")
 NOTEBOOK_SAMPLES = 10_001  # the original notebook's n_samples
 REPORT_EVERY = 1000  # and its report interval
 CHUNK = 1000  # most samples per Trainer.step: the schedule is the same whether or not anything is printed
@@ -47,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         return _open_window(argv)
     if argv[0] == "sweep":
         return _hand_off("core.sweep", argv[1:], "sweep")
+    if argv[0] == "insights":
+        return _hand_off("core.insights", argv[1:], "insights")
     if argv[0] == "bench" and any(arg == "--gui" or arg.startswith("--soak") for arg in argv[1:]):
         return _hand_off("explorer.bench", argv[1:], "bench --gui / --soak")
     parser = build_parser()
@@ -89,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="print the results as JSON")
     bench.add_argument("--quick", action="store_true", help="short timing blocks, and no time-to-solve run")
     bench.set_defaults(run=_run_bench)
+    commands.add_parser("insights", add_help=False,
+                        help="error grid, length generalisation, saturation, gradients per bit of a model, as CSV")
     commands.add_parser("sweep", help="time to solve over a grid of settings, as CSV (see sweep --help)",
                         add_help=False)
     return parser
