@@ -410,7 +410,7 @@ def test_installs_into_the_main_window(qtbot) -> None:
         window.show()
         qtbot.waitExposed(window)
         assert window.select_tab("Step")
-        assert window.tabs.currentWidget() is panel and panel.isVisible() and window.walkthrough is panel
+        assert window.tab_view(window.tabs.currentIndex()) is panel and panel.isVisible() and window.walkthrough is panel
         window.request_refresh()  # paused: the worker runs its analyses once and sends a snapshot
         qtbot.waitUntil(lambda: window.latest_snapshot is not None
                         and walkthrough.CARRY_ANALYSIS in window.latest_snapshot.analyses, timeout=30_000)

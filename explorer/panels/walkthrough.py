@@ -84,6 +84,13 @@ GRADIENT_COLUMN = len(UNIT_COLUMNS) - 1
 SIGMOID_COLUMNS = (0, 1, 3)  # i, f, o lie in 0..1
 
 
+_TABLE_ROLES = frozenset({
+    Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.UserRole, Qt.ItemDataRole.TextAlignmentRole,
+    Qt.ItemDataRole.BackgroundRole, Qt.ItemDataRole.ToolTipRole,
+})
+_ALIGN_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+
+
 class UnitTableModel(QAbstractTableModel):
     """Rows are units, columns are i, f, g, o, c_{t-1}, c_t, h_t, dL/dc_t at one step. Qt.UserRole gives the float."""
 
@@ -94,6 +101,10 @@ class UnitTableModel(QAbstractTableModel):
         self._carriers: dict[int, str] = {}  # unit -> what the carry finder says about it
         self._top_gradient: list[int] = []
         self._gradient_scale = 1.0
+        # Text and colours per cell, made once per update: Qt asks data() for several roles of every cell on each
+        # paint, and formatting floats there cost ~50 ms a frame, slowing training too (the GIL is shared).
+        self._texts: list[list[str]] = []
+        self._colours: list[list[QColor]] = []
 
     def set_values(self, values: np.ndarray, step: int, top_gradient: list[int]) -> None:
         """values (H, 8) for step `step`; the rows of top_gradient are marked."""
@@ -105,6 +116,9 @@ class UnitTableModel(QAbstractTableModel):
         self._top_gradient = list(top_gradient)
         gradients = np.abs(self._values[:, GRADIENT_COLUMN])
         self._gradient_scale = float(gradients.max()) if gradients.size and gradients.max() > 0 else 1.0
+        self._texts = [[self._text(column, value) for column, value in enumerate(row)] for row in self._values.tolist()]
+        self._colours = [[self._background(column, value) for column, value in enumerate(row)]
+                         for row in self._values.tolist()]
         if reshaped:
             self.endResetModel()
         elif self._values.size:
@@ -133,20 +147,18 @@ class UnitTableModel(QAbstractTableModel):
         return 0 if parent is not None and parent.isValid() else len(UNIT_COLUMNS)
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> object:
-        if not index.isValid():
+        if role not in _TABLE_ROLES or not index.isValid():
             return None
         unit, column = index.row(), index.column()
-        value = float(self._values[unit, column])
         if role == Qt.ItemDataRole.DisplayRole:
-            if column == GRADIENT_COLUMN:
-                return f"{value:+.1e}".replace("e-0", "e-").replace("e+0", "e+")  # +3.6e-3: narrower column
-            return f"{value:.2f}" if column in SIGMOID_COLUMNS else f"{value:+.2f}"
+            return self._texts[unit][column]
+        if role == Qt.ItemDataRole.BackgroundRole:
+            return self._colours[unit][column]
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return _ALIGN_RIGHT
+        value = float(self._values[unit, column])
         if role == Qt.ItemDataRole.UserRole:
             return value
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role == Qt.ItemDataRole.BackgroundRole:
-            return self._background(column, value)
         if role == Qt.ItemDataRole.ToolTipRole:
             name, meaning = UNIT_COLUMNS[column]
             return f"unit {unit}, step {self._step}: {name} = {value:.6g}\n{meaning}"
@@ -177,6 +189,12 @@ class UnitTableModel(QAbstractTableModel):
                 font.setBold(True)
                 return font
         return None
+
+    @staticmethod
+    def _text(column: int, value: float) -> str:
+        if column == GRADIENT_COLUMN:
+            return f"{value:+.1e}".replace("e-0", "e-").replace("e+0", "e+")  # +3.6e-3: narrower column
+        return f"{value:.2f}" if column in SIGMOID_COLUMNS else f"{value:+.2f}"
 
     def _background(self, column: int, value: float) -> QColor:
         if column in SIGMOID_COLUMNS:

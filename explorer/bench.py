@@ -1,0 +1,319 @@
+"""`lstm-explorer bench --gui` and `--soak SECONDS`: how the window behaves while it trains.
+
+--gui measures, in one run: the time from launching `lstm-explorer` to its first drawn frame; the p99 lateness
+of a 5 ms timer in the GUI thread while training runs at full speed (how responsive the window stays); and
+training throughput with the window drawing against the same worker with no window (a ratio, so the figure
+does not depend on the machine). --soak keeps the window training for a while and reports memory growth and
+the snapshot and redraw rates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import core  # noqa: F401  (before NumPy: core limits BLAS threads, whose spinning would starve the GUI thread)
+
+LATENCY_LIMIT_MS = 33.0
+THROUGHPUT_LIMIT = 0.80  # training with the window drawing, as a share of training without it
+FIRST_FRAME_LIMIT_S = 1.5
+SOAK_GROWTH_LIMIT_MB = 20.0  # RSS growth after the warm-up
+TIMER_MS = 5
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lstm-explorer bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--gui", action="store_true", help="latency, throughput ratio and time to first frame")
+    parser.add_argument("--soak", metavar="SECONDS", type=float, help="train with the window open this long")
+    parser.add_argument("--seconds", type=float, default=12.0,
+                        help="--gui: seconds of training measured with and without the window (default 12)")
+    parser.add_argument("--launches", type=int, default=3, help="--gui: launches timed to the first frame")
+    parser.add_argument("--no-views", action="store_true",
+                        help="measure the window without the views in the bottom tabs (to tell their cost apart)")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not args.gui and args.soak is None:
+        build_parser().print_usage()
+        print("lstm-explorer bench: error: give --gui or --soak SECONDS", file=sys.stderr)
+        return 2
+    platform = _choose_platform()
+    results: dict[str, object] = {"platform": platform, "views": not args.no_views}
+    if args.gui:
+        results["first_frame"] = first_frame(args.launches, views=not args.no_views)
+        results.update(window_while_training(args.seconds, views=not args.no_views))
+    if args.soak is not None:
+        results["soak"] = soak(args.soak, views=not args.no_views)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        print(report(results))
+    return 0 if all(check["pass"] for check in _checks(results)) else 1
+
+
+def _choose_platform() -> str:
+    """The real display when there is one, else offscreen (which still paints every widget)."""
+    from explorer.app import display_problem
+
+    if os.environ.get("QT_QPA_PLATFORM") is None and display_problem() is not None:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    return os.environ.get("QT_QPA_PLATFORM") or "default"
+
+
+# ---- time to first frame ------------------------------------------------------------------------------------
+def _launch_command() -> list[str]:
+    script = Path(sys.executable).with_name("lstm-explorer")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "explorer.app"]
+
+
+def first_frame(launches: int, views: bool = True) -> dict[str, object]:
+    """Seconds from starting the app to its first frame (curves and heatmaps of the untrained model on screen),
+    and to the views in the tabs being added, over several launches."""
+    env = {**os.environ, "LSTM_EXPLORER_FIRST_FRAME": "1"}
+    if not views:
+        env["LSTM_EXPLORER_NO_VIEWS"] = "1"
+    first, ready = [], []
+    for _ in range(max(1, launches)):
+        started = time.monotonic()
+        process = subprocess.Popen(_launch_command(), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True)
+        for line in process.stdout:
+            if line.startswith("first frame"):
+                first.append(time.monotonic() - started)
+            elif line.startswith("views ready"):
+                ready.append(time.monotonic() - started)
+                break
+        process.stdout.close()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        error = process.stderr.read()
+        process.stderr.close()
+        if not first or not ready:
+            raise RuntimeError(f"the app did not report its first frame: {error[-2000:]}")
+    return {"median_s": statistics.median(first), "max_s": max(first), "launches": first,
+            "views_ready_median_s": statistics.median(ready)}
+
+
+# ---- latency and throughput ---------------------------------------------------------------------------------
+def _application():
+    from PySide6.QtWidgets import QApplication
+
+    return QApplication.instance() or QApplication(["lstm-explorer-bench"])
+
+
+def _spin(app, seconds: float) -> None:
+    """Run the event loop for this long."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+    QTimer.singleShot(round(1000 * seconds), loop.quit)
+    loop.exec()
+
+
+def _headless_rate(app, seconds: float) -> float:
+    """Samples per second of the training worker in its thread, with no window."""
+    from PySide6.QtCore import QObject, Signal
+
+    from core.trainer import Trainer
+    from explorer.worker import TrainingWorker, shutdown, start_in_thread
+
+    class Starter(QObject):
+        play = Signal()
+
+    worker = TrainingWorker(Trainer(), pause_when_solved=False)
+    starter = Starter()
+    starter.play.connect(worker.play)
+    thread = start_in_thread(worker)
+    starter.play.emit()
+    _spin(app, 1.0)  # warm-up: chunk size settles
+    start_samples, started = worker.trainer.samples_seen, time.monotonic()
+    _spin(app, seconds)
+    rate = (worker.trainer.samples_seen - start_samples) / (time.monotonic() - started)
+    shutdown(worker, thread, 10_000)
+    return rate
+
+
+def _window_rate(app, seconds: float, views: bool = True) -> dict[str, object]:
+    """Samples per second with the window open and drawing, and the lateness of a 5 ms GUI timer meanwhile."""
+    from PySide6.QtCore import Qt, QTimer
+
+    from core.trainer import Trainer
+    from explorer.main_window import MainWindow, install_views
+
+    window = MainWindow(Trainer(), restore_layout=False, pause_when_solved=False)
+    if views:
+        install_views(window)
+    window.resize(1280, 800)
+    window.show()
+    redraws = [0]
+    window.sigSnapshot.connect(lambda _snapshot: redraws.__setitem__(0, redraws[0] + 1))
+    window.request_play()
+    _spin(app, 1.0)
+    lateness: list[float] = []
+    last = [time.perf_counter()]
+
+    def tick() -> None:
+        now = time.perf_counter()
+        lateness.append(max(0.0, now - last[0] - TIMER_MS / 1000))
+        last[0] = now
+
+    timer = QTimer()
+    timer.setTimerType(Qt.TimerType.PreciseTimer)
+    timer.timeout.connect(tick)
+    start_samples, start_redraws, started = window.worker.trainer.samples_seen, redraws[0], time.monotonic()
+    last[0] = time.perf_counter()
+    timer.start(TIMER_MS)
+    _spin(app, seconds)
+    timer.stop()
+    elapsed = time.monotonic() - started
+    rate = (window.worker.trainer.samples_seen - start_samples) / elapsed
+    frames = (redraws[0] - start_redraws) / elapsed
+    window.close()
+    return {"rate": rate, "lateness": lateness, "redraws_per_s": frames}
+
+
+def window_while_training(seconds: float, rounds: int = 2, views: bool = True) -> dict[str, object]:
+    """Alternate headless and windowed runs (so load from elsewhere hits both alike) and compare them."""
+    import numpy as np
+
+    app = _application()
+    headless, windowed, lateness, frames = [], [], [], []
+    for _ in range(rounds):
+        headless.append(_headless_rate(app, seconds / rounds))
+        result = _window_rate(app, seconds / rounds, views)
+        windowed.append(result["rate"])
+        lateness += result["lateness"]
+        frames.append(result["redraws_per_s"])
+    late_ms = 1000 * np.array(lateness)
+    return {
+        "latency": {"p50_ms": float(np.percentile(late_ms, 50)), "p99_ms": float(np.percentile(late_ms, 99)),
+                    "max_ms": float(late_ms.max()), "ticks": len(late_ms)},
+        "throughput": {"headless": float(np.mean(headless)), "window": float(np.mean(windowed)),
+                       "ratio": float(np.mean(windowed) / np.mean(headless))},
+        "redraws_per_s": float(np.mean(frames)),
+    }
+
+
+# ---- soak ---------------------------------------------------------------------------------------------------
+def rss_mb() -> float:
+    """Resident memory of this process in MB (Linux /proc; elsewhere the peak from getrusage)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
+
+
+def soak(seconds: float, views: bool = True) -> dict[str, object]:
+    """Train with the window open for `seconds`, changing settings now and then; memory and rates."""
+    from PySide6.QtCore import QObject, Slot
+
+    from core.trainer import Trainer
+    from explorer.main_window import MainWindow, install_views
+
+    app = _application()
+
+    class Counter(QObject):
+        def __init__(self) -> None:
+            super().__init__()
+            self.snapshots = 0
+
+        @Slot(object)
+        def count(self, _snapshot) -> None:
+            self.snapshots += 1
+
+    window = MainWindow(Trainer(), restore_layout=False, pause_when_solved=False)
+    if views:
+        install_views(window)
+    window.resize(1280, 800)
+    window.show()
+    counter = Counter()
+    window.worker.sigSnapshot.connect(counter.count)
+    redraws = [0]
+    window.sigSnapshot.connect(lambda _snapshot: redraws.__setitem__(0, redraws[0] + 1))
+    window.request_play()
+    warmup = min(10.0, seconds * 0.2)
+    samples: list[tuple[float, float]] = []
+    started = time.monotonic()
+    step = 0
+    while (elapsed := time.monotonic() - started) < seconds:
+        _spin(app, 1.0)
+        step += 1
+        samples.append((elapsed, rss_mb()))
+        if step % 5 == 0:  # exercise the live controls too: resize back and forth, nudge the learning rate
+            window.request_config_change({"hidden_size": 24 if step % 10 else 16,
+                                          "learning_rate": 0.05 if step % 10 else 0.1})
+    total = time.monotonic() - started
+    trained = window.worker.trainer.samples_seen
+    window.close()
+    after_warmup = [mb for t, mb in samples if t >= warmup] or [samples[-1][1]]
+    return {
+        "seconds": total, "samples_trained": trained,
+        "rss_start_mb": after_warmup[0], "rss_end_mb": samples[-1][1], "rss_peak_mb": max(mb for _, mb in samples),
+        "rss_growth_mb": samples[-1][1] - after_warmup[0],
+        "snapshots_per_s": counter.snapshots / total, "redraws_per_s": redraws[0] / total,
+    }
+
+
+# ---- report -------------------------------------------------------------------------------------------------
+def _checks(results: dict[str, object]) -> list[dict[str, object]]:
+    checks = []
+    if "first_frame" in results:
+        value = results["first_frame"]["median_s"]
+        checks.append({"what": "time to first frame (median)", "value": f"{value:.2f} s",
+                       "limit": f"<= {FIRST_FRAME_LIMIT_S} s", "pass": value <= FIRST_FRAME_LIMIT_S})
+    if "latency" in results:
+        value = results["latency"]["p99_ms"]
+        checks.append({"what": "event-loop latency p99 while training", "value": f"{value:.1f} ms",
+                       "limit": f"<= {LATENCY_LIMIT_MS:.0f} ms", "pass": value <= LATENCY_LIMIT_MS})
+        ratio = results["throughput"]["ratio"]
+        checks.append({"what": "training with the window / headless", "value": f"{100 * ratio:.0f} %",
+                       "limit": f">= {100 * THROUGHPUT_LIMIT:.0f} %", "pass": ratio >= THROUGHPUT_LIMIT})
+    if "soak" in results:
+        growth = results["soak"]["rss_growth_mb"]
+        checks.append({"what": "memory growth after warm-up (soak)", "value": f"{growth:+.1f} MB",
+                       "limit": f"<= {SOAK_GROWTH_LIMIT_MB:.0f} MB", "pass": growth <= SOAK_GROWTH_LIMIT_MB})
+    return checks
+
+
+def report(results: dict[str, object]) -> str:
+    views = "with the views in the tabs" if results["views"] else "without the views in the tabs"
+    lines = [f"GUI benchmark (Qt platform: {results['platform']}; window {views})"]
+    for check in _checks(results):
+        verdict = "PASS" if check["pass"] else "FAIL"
+        lines.append(f"  {check['what']:<40} {check['value']:>10}   limit {check['limit']:<10} {verdict}")
+    if "first_frame" in results:
+        launches = ", ".join(f"{s:.2f}" for s in results["first_frame"]["launches"])
+        lines.append(f"    launches to first frame: {launches} s; views in the tabs added after "
+                     f"{results['first_frame']['views_ready_median_s']:.2f} s (median)")
+    if "latency" in results:
+        latency, throughput = results["latency"], results["throughput"]
+        lines.append(f"    latency p50 {latency['p50_ms']:.1f} ms, max {latency['max_ms']:.1f} ms "
+                     f"over {latency['ticks']:,} ticks of a {TIMER_MS} ms timer")
+        lines.append(f"    samples/s: window {throughput['window']:,.0f}, headless {throughput['headless']:,.0f}; "
+                     f"{results['redraws_per_s']:.1f} redraws/s")
+    if "soak" in results:
+        soaked = results["soak"]
+        lines.append(f"    soak {soaked['seconds']:.0f} s, {soaked['samples_trained']:,} samples: RSS "
+                     f"{soaked['rss_start_mb']:.0f} -> {soaked['rss_end_mb']:.0f} MB "
+                     f"(peak {soaked['rss_peak_mb']:.0f}), {soaked['snapshots_per_s']:.1f} snapshots/s, "
+                     f"{soaked['redraws_per_s']:.1f} redraws/s")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
