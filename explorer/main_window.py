@@ -57,7 +57,9 @@ SHORTCUTS = (
     ("Space", "Play / pause training"),
     ("→ (Right)", "Train one sample (one batch) and pause"),
     ("Ctrl+R", "Reset: new weights with the settings shown (asks first)"),
-    ("Ctrl+Q", "Quit"),
+    ("Ctrl+O", "Open a saved session (or drop an .npz file on the window)"),
+    ("Ctrl+S / Ctrl+Shift+S", "Save the session / save it under a new name"),
+    ("Ctrl+Q", "Quit (asks first about unsaved progress of a saved session or a long run)"),
     ("F1", "This list"),
 )
 

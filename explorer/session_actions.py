@@ -202,7 +202,7 @@ def run_job(kind: str, path: Path, trainer: Trainer) -> JobResult:
 class TrainerFileAgent(QObject):
     """Runs file jobs on the worker's trainer. Move it to the worker's thread; call run() through a queued signal."""
 
-    sigDone = Signal(int, object)  # job id, JobResult  # noqa: N815
+    sigDone = Signal(int, object)  # job id, JobResult
 
     def __init__(self, worker: object) -> None:
         super().__init__()

@@ -20,7 +20,17 @@ from pathlib import Path
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, Qt, QThread, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QDropEvent, QGuiApplication, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QMenu, QMessageBox, QPushButton, QToolBar, QWidget
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QMessageBox,
+    QPushButton,
+    QSizePolicy,
+    QToolBar,
+    QWidget,
+)
 
 from core.session import SessionError, load_session
 from core.trainer import TrainConfig
@@ -49,7 +59,7 @@ class DivergenceNotice(QToolBar):
     """A bar under the toolbar, shown while training is stopped by a divergence: what happened, what to try,
     and buttons that apply the remedies (the user then presses Play)."""
 
-    sigChange = Signal(object)  # live hyperparameter changes, as for MainWindow.request_config_change  # noqa: N815
+    sigChange = Signal(object)  # live hyperparameter changes, as for MainWindow.request_config_change
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Divergence notice", parent)
@@ -59,8 +69,10 @@ class DivergenceNotice(QToolBar):
         self.toggleViewAction().setVisible(False)  # not one of the toolbars the user switches on and off
         self.setStyleSheet("QToolBar#divergenceNotice { background: #fdecea; border: 1px solid #e6a19b; }")
         self.text = QLabel()
-        self.text.setWordWrap(True)
         self.text.setTextFormat(Qt.TextFormat.PlainText)
+        # Two fixed lines, clipped in a narrow window (the tooltip has them whole): a wrapping label would make
+        # the bar's height depend on its width, which a toolbar does not handle.
+        self.text.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.text.setStyleSheet("color: #7f1d1d;")
         self.lower_lr = QPushButton()
         self.lower_lr.setToolTip("Divide the learning rate by 10; press Play to continue")
@@ -94,11 +106,12 @@ class DivergenceNotice(QToolBar):
             return  # nothing new (and a dismissed notice stays dismissed)
         first = at != self._shown_for
         self._shown_for, self._config = at, config
-        clipping = f"clipping is at {config.clip_norm:g}" if config.clip_norm else "gradient clipping is off"
-        self.text.setText(
-            f"Training diverged at sample {at:,}: the loss blew up, so training paused and the last good weights "
-            f"were restored. Try a lower learning rate (now {config.learning_rate:g}) or gradient clipping "
-            f"({clipping}), then press Play.")
+        clipping = (f"tighter gradient clipping (now {config.clip_norm:g})" if config.clip_norm else
+                    "gradient clipping (now off)")
+        self.text.setText(f"Training diverged at sample {at:,}: the loss blew up. Training paused and the last good "
+                          f"weights were restored.\nTry a lower learning rate (now {config.learning_rate:g}) or "
+                          f"{clipping}, then press Play.")
+        self.text.setToolTip(self.text.text())
         lower = self._lower(config.learning_rate)
         self.lower_lr.setText(f"Learning rate → {lower:g}")
         self.lower_lr.setEnabled(lower < config.learning_rate)
@@ -128,8 +141,8 @@ class DivergenceNotice(QToolBar):
 class SessionController(QObject):
     """The File menu's sessions and exports for one MainWindow (see the module docstring)."""
 
-    sigJobDone = Signal(object)  # JobResult of a save or export, after the window has acted on it  # noqa: N815
-    sigOpened = Signal(object)  # Path of a session just opened (its trainer is on its way to the worker)  # noqa: N815
+    sigJobDone = Signal(object)  # JobResult of a save or export, after the window has acted on it
+    sigOpened = Signal(object)  # Path of a session just opened (its trainer is on its way to the worker)
     _ask_job = Signal(int, str, str)  # to the agent in the training thread: job id, kind, path
 
     def __init__(self, window: QWidget) -> None:
@@ -165,10 +178,9 @@ class SessionController(QObject):
         self.notice.hide()
 
         self._build_menu()
-        with_quit = window.quit_action
         with contextlib.suppress(RuntimeError, TypeError):  # Quit asks first; a close by program never does
-            with_quit.triggered.disconnect(window.close)
-        with_quit.triggered.connect(self.quit)
+            window.quit_action.triggered.disconnect(window.close)
+        window.quit_action.triggered.connect(self.quit)
         window.setAcceptDrops(True)
         window.installEventFilter(self)
         window.tabs.currentChanged.connect(self.hook_plot_menus)
@@ -411,8 +423,8 @@ class SessionController(QObject):
     def _start_job(self, kind: str, path: Path, then: Callable[[], object] | None) -> None:
         self._job_ids += 1
         self._jobs[self._job_ids] = then
-        thread = self.agent.thread()
-        if thread is not QThread.currentThread() and thread is self.window.worker.thread() and thread.isRunning():
+        thread = self.agent.thread()  # the training thread (None once it has ended and been deleted)
+        if thread is not None and thread is not QThread.currentThread() and thread.isRunning():
             self._ask_job.emit(self._job_ids, kind, str(path))
         else:  # the training thread has stopped: nothing else uses the trainer now
             self._on_job_done(self._job_ids, actions.run_job(kind, path, self.window.worker.trainer))
@@ -451,7 +463,7 @@ class SessionController(QObject):
         finally:
             self._quitting = False
 
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if watched is not self.window:
             return False
         kind = event.type()
