@@ -33,7 +33,7 @@ def solved_text(solved_at: tuple[int, float]) -> str:
 class AutoStop(QObject):
     """The checkable 'Pause when solved' action and its link to the worker (a queued signal)."""
 
-    sigSetAutoStop = Signal(bool)  # noqa: N815
+    sigSetAutoStop = Signal(bool)
 
     def __init__(self, window: object, settings: QSettings) -> None:
         super().__init__(window)
@@ -95,7 +95,7 @@ class CloseWatcher(QObject):
         self._panel = panel
         window.installEventFilter(self)
 
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.Close:
             self._panel.shutdown()
         return False
@@ -116,8 +116,8 @@ class Experiments:
 def install(window: object) -> Experiments:
     """Add the experiment tools to window; returns them (also kept as window.experiments).
 
-    Uses window.worker (pause_when_solved, set_auto_stop, sigRunEnded, sigSnapshot), curves, training_menu, add_tab, select_tab,
-    latest_snapshot and status_message.
+    Uses window.worker (pause_when_solved, set_auto_stop, sigRunEnded, sigSnapshot), curves, training_menu,
+    reset_action, add_tab, select_tab, latest_snapshot and status_message.
     """
     from explorer.main_window import APPLICATION, ORGANIZATION
 

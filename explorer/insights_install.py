@@ -65,7 +65,7 @@ class VisibilityFlag(QObject):
                 self._shown.add(id(widget))
         self._update()
 
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.Show:
             self._shown.add(id(watched))
             self._update()

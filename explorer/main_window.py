@@ -103,7 +103,7 @@ def speed_text(fraction: float) -> str:
 class MainWindow(QMainWindow):
     """Owns the TrainingWorker and its thread; redraws every panel from the latest snapshot."""
 
-    sigSnapshot = Signal(object)  # the snapshot just drawn, in the GUI thread  # noqa: N815
+    sigSnapshot = Signal(object)  # the snapshot just drawn, in the GUI thread
     # To the worker (queued: it lives in another thread).
     _ask_play = Signal()
     _ask_pause = Signal()
@@ -570,7 +570,7 @@ class MainWindow(QMainWindow):
             self._thread = None
         return ended
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+    def closeEvent(self, event: QCloseEvent) -> None:
         if not self._closed:
             self._closed = True
             self._redraw_timer.stop()

@@ -56,7 +56,7 @@ class RunOverlays(QObject):
     """Keeps up to MAX_RUNS earlier runs drawn on a CurvesPanel: loss on the left plot, accuracy on the right, and
     a legend strip with a Clear button under the plots."""
 
-    sigChanged = Signal(int)  # number of earlier runs shown  # noqa: N815
+    sigChanged = Signal(int)  # number of earlier runs shown
 
     def __init__(self, curves: CurvesPanel, parent: QObject | None = None) -> None:
         super().__init__(parent if parent is not None else curves)
@@ -153,8 +153,9 @@ class RunOverlays(QObject):
         self.solved_marks.setData([run.solved_at[0] for run in solved], [100.0] * len(solved),
                                   brush=[pg.mkBrush(run.color) for run in solved],
                                   pen=[pg.mkPen("w") for _ in solved])
-        entries = [f"<span style='color:{run.color}'>━━</span>&nbsp;{html.escape(run.legend_text())}"
-                   for run in self.runs]
+        # Non-breaking spaces inside an entry: the strip wraps between runs, never within one.
+        entries = [f"<span style='color:{run.color}'>━━</span>&nbsp;"
+                   + html.escape(run.legend_text()).replace(" ", "&nbsp;") for run in self.runs]
         self.legend.setText("<span style='color:#555'>Earlier runs (faded):</span>&nbsp; "
                             + " &nbsp;&nbsp; ".join(entries))
         self.strip.setVisible(bool(self.runs))

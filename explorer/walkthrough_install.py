@@ -41,7 +41,7 @@ class CarryWhileShown(QObject):
         self._trainer = weakref.ref(trainer)
         return self._last
 
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.Show:
             self.shown.set()
         elif event.type() == QEvent.Type.Hide:

@@ -53,11 +53,11 @@ class _Analysis:
 class TrainingWorker(QObject):
     """Owns a Trainer; lives in a QThread; talks to the GUI only through signals and queued slots."""
 
-    sigSnapshot = Signal(object)  # Snapshot  # noqa: N815
-    sigError = Signal(str)  # a message for the user; the worker keeps running  # noqa: N815
-    sigStateChanged = Signal(str)  # training | paused | solved | diverged  # noqa: N815
-    sigFinished = Signal()  # noqa: N815
-    sigRunEnded = Signal(object)  # Snapshot of a trained run about to be replaced by a reset or a load  # noqa: N815
+    sigSnapshot = Signal(object)  # Snapshot
+    sigError = Signal(str)  # a message for the user; the worker keeps running
+    sigStateChanged = Signal(str)  # training | paused | solved | diverged
+    sigFinished = Signal()
+    sigRunEnded = Signal(object)  # Snapshot of a trained run about to be replaced by a reset or a load
 
     def __init__(self, trainer: Trainer | None = None, *, pause_when_solved: bool = True,
                  parent: QObject | None = None) -> None:

@@ -360,7 +360,7 @@ class FakeHeatmaps(QObject):
 class FakeWindow(QObject):
     """Just the window API install() may use."""
 
-    sigSnapshot = Signal(object)  # noqa: N815
+    sigSnapshot = Signal(object)
 
     def __init__(self, snapshot: object) -> None:
         super().__init__()
@@ -410,7 +410,8 @@ def test_installs_into_the_main_window(qtbot) -> None:
         window.show()
         qtbot.waitExposed(window)
         assert window.select_tab("Step")
-        assert window.tab_view(window.tabs.currentIndex()) is panel and panel.isVisible() and window.walkthrough is panel
+        assert window.tab_view(window.tabs.currentIndex()) is panel
+        assert panel.isVisible() and window.walkthrough is panel
         window.request_refresh()  # paused: the worker runs its analyses once and sends a snapshot
         qtbot.waitUntil(lambda: window.latest_snapshot is not None
                         and walkthrough.CARRY_ANALYSIS in window.latest_snapshot.analyses, timeout=30_000)

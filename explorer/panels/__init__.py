@@ -34,14 +34,14 @@ class SteadyLabel(QWidget):
             self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
             self.setFixedHeight(self.label.fontMetrics().lineSpacing() * lines + 6)
 
-    def setText(self, text: str) -> None:  # noqa: N802  (the QLabel name, so it reads like one)
+    def setText(self, text: str) -> None:
         if text != self.label.text():
             self.label.setText(text)
 
     def text(self) -> str:
         return self.label.text()
 
-    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
+    def resizeEvent(self, event: QResizeEvent) -> None:
         self.label.setFixedSize(event.size())
         super().resizeEvent(event)
 

@@ -62,7 +62,7 @@ def parse_learning_rate(text: str) -> tuple[float | None, str]:
 class ControlsPanel(QWidget):
     """Left panel. Emits sigLiveChange({name: value}) for live settings; reset_config() collects the rest."""
 
-    sigLiveChange = Signal(object)  # dict of TrainConfig.LIVE names -> values  # noqa: N815
+    sigLiveChange = Signal(object)  # dict of TrainConfig.LIVE names -> values
 
     def __init__(self, config: TrainConfig | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)

@@ -51,7 +51,7 @@ def grid_of(snapshot: object) -> tuple[ErrorGrid | None, int]:
 class ErrorGridView(QWidget):
     """The grid itself: an image of wrong-bit counts (a across, b up), a stepped colorbar and a hover line."""
 
-    sigPairClicked = Signal(int, int)  # a, b of the cell clicked  # noqa: N815
+    sigPairClicked = Signal(int, int)  # a, b of the cell clicked
 
     def __init__(self, compact: bool = False, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -151,7 +151,7 @@ class ErrorGridView(QWidget):
 class ErrorGridPanel(QWidget):
     """Tab: the error grid at the trained width, or a sampled summary when there are too many pairs."""
 
-    sigPairClicked = Signal(int, int)  # a, b: open this addition in the step-through panel  # noqa: N815
+    sigPairClicked = Signal(int, int)  # a, b: open this addition in the step-through panel
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)

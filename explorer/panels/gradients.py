@@ -44,8 +44,8 @@ def log_ticks(low: float, high: float) -> list[list[tuple[float, str]]]:
 class GradientsPanel(QWidget):
     """Line plot of gradient norm per bit position, clip control and update-size readout, gradient check."""
 
-    sigClipChanged = Signal(object)  # {"clip_norm": value} for the worker's update_config  # noqa: N815
-    sigCheckRequested = Signal(int)  # request number: run a gradient check on the current weights  # noqa: N815
+    sigClipChanged = Signal(object)  # {"clip_norm": value} for the worker's update_config
+    sigCheckRequested = Signal(int)  # request number: run a gradient check on the current weights
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)

@@ -130,14 +130,14 @@ class _SteadyTextItem(pg.LabelItem):
     """Rich text in the plot grid that keeps its size when the text changes: a LabelItem normally resizes to its
     text, which lays out (and repaints) every plot in the grid again."""
 
-    def updateMin(self) -> None:  # noqa: N802  (pyqtgraph's name)
+    def updateMin(self) -> None:
         pass
 
 
 class HeatmapPanel(QWidget):
     """Gates, cell and hidden state of every unit at every bit position for the probe addition."""
 
-    sigProbeRequested = Signal(int, int)  # the user picked another probe addition  # noqa: N815
+    sigProbeRequested = Signal(int, int)  # the user picked another probe addition
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)

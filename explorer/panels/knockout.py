@@ -71,8 +71,8 @@ def same_mask(first: np.ndarray | None, second: np.ndarray | None) -> bool:
 class KnockoutPanel(QWidget):
     """Unit buttons, undo, accuracy intact vs knocked out, accuracy per single-unit knockout, a small error grid."""
 
-    sigUnitScale = Signal(object)  # (H,) mask or None: for the worker's set_unit_scale  # noqa: N815
-    sigPairClicked = Signal(int, int)  # a cell of the small error grid: open it in the step-through  # noqa: N815
+    sigUnitScale = Signal(object)  # (H,) mask or None: for the worker's set_unit_scale
+    sigPairClicked = Signal(int, int)  # a cell of the small error grid: open it in the step-through
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)

@@ -16,9 +16,10 @@ import time
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, QSettings, QThread, Signal, Slot
+from PySide6.QtGui import QCursor
 from PySide6.QtWidgets import (
     QFileDialog,
-    QFormLayout,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -26,6 +27,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSizePolicy,
     QSpinBox,
+    QToolTip,
     QVBoxLayout,
     QWidget,
 )
@@ -44,6 +46,7 @@ MAX_LEARNING_RATE = 1e4  # what TrainConfig accepts
 UNSOLVED_COLOR = (205, 205, 205, 255)  # cells where the median seed did not solve within the budget
 CELL_TEXT_LIMIT = 144  # above this many cells the numbers inside them are left out (they would not fit)
 SETTINGS_PREFIX = "sweep/"
+READOUT_HINT = "bright = fast · grey ✗ = not solved within the budget · n/m = seeds solved / run · point at a cell"
 
 
 def parse_values(text: str, kind: type, low: float, high: float) -> tuple[list, str]:
@@ -86,9 +89,9 @@ def cell_index(result: SweepResult, cell: CellResult) -> tuple[int, int, int]:
 class SweepRunner(QThread):
     """Runs core.sweep.run_sweep in its own thread; reports through signals only."""
 
-    sigCellDone = Signal(int, int, object)  # done, total, CellResult  # noqa: N815
-    sigSweepDone = Signal(object)  # the SweepResult (cancelled=True if cancelled)  # noqa: N815
-    sigFailed = Signal(str)  # noqa: N815
+    sigCellDone = Signal(int, int, object)  # done, total, CellResult
+    sigSweepDone = Signal(object)  # the SweepResult (cancelled=True if cancelled)
+    sigFailed = Signal(str)
 
     def __init__(self, learning_rates: list[float], hidden_sizes: list[int], seeds: list[int],
                  base_config: TrainConfig, max_samples: int, workers: int, chunk: int = sweep.DEFAULT_CHUNK,
@@ -136,6 +139,8 @@ class SweepMap(QWidget):
         self.plot.setTitle("Median samples to solve (every sum right)", size="10pt")
         self.plot.setLabel("bottom", "learning rate")
         self.plot.setLabel("left", "hidden units")
+        for name in ("bottom", "left"):
+            self.plot.getAxis(name).enableAutoSIPrefix(False)  # the ticks are labels, not coordinates
         self.plot.setMouseEnabled(False, False)
         self.plot.hideButtons()
         outward_ticks(self.plot)
@@ -147,9 +152,11 @@ class SweepMap(QWidget):
         colormap = pg.colormap.get("viridis")
         colormap.reverse()  # bright = few samples = fast
         self.colorbar = pg.ColorBarItem(values=self._levels, colorMap=colormap, interactive=False, width=12,
-                                        label="samples (log scale)")
+                                        label="samples")
         self.colorbar.setImageItem(self.image, insert_in=self.plot)
-        self.readout = SteadyLabel("Point at a cell to read it.", lines=2)
+        self.hint = pg.TextItem("", anchor=(0.5, 0.5), color=(90, 90, 90))  # what to do while the map is empty
+        self.plot.addItem(self.hint, ignoreBounds=True)
+        self.readout = SteadyLabel(READOUT_HINT)
         self.readout.setToolTip("The cell under the mouse pointer: every seed's samples-to-solve")
         self.view.scene().sigMouseMoved.connect(self._on_mouse_moved)
         layout = QVBoxLayout(self)
@@ -166,6 +173,8 @@ class SweepMap(QWidget):
             self.image.clear()
             self.unsolved.clear()
             self._reshape(0, 0)
+            self.hint.setText("Type learning rates and hidden sizes, then press Start")
+            self.hint.setPos(0, 0)
             return
         levels = (math.log10(min(sweep.DEFAULT_CHUNK, result.max_samples)), math.log10(max(result.max_samples, 10)))
         if levels[1] <= levels[0]:
@@ -185,6 +194,8 @@ class SweepMap(QWidget):
         else:
             self.image.setImage(logs, autoLevels=False, levels=levels)
             self.image.setRect(QRectF(-0.5, -0.5, n_lr, n_hidden))
+        self.hint.setText("" if result.cells else "Press Start: every cell trains until all sums are right")
+        self.hint.setPos((n_lr - 1) / 2, (n_hidden - 1) / 2)
         grey = np.zeros((*medians.shape, 4), dtype=np.uint8)
         grey[np.isinf(medians)] = UNSOLVED_COLOR
         self.unsolved.setImage(grey, autoLevels=False)
@@ -273,13 +284,17 @@ class SweepMap(QWidget):
         if self.result is not None and box.sceneBoundingRect().contains(position):
             point = box.mapSceneToView(position)
             text = self.cell_text(round(point.x()), round(point.y()))
-        self.readout.setText(text or "Point at a cell to read it.")
+        self.readout.setText(text.replace("\n", " — ") if text else READOUT_HINT)
+        if text:
+            QToolTip.showText(QCursor.pos(), text, self.view)
+        else:
+            QToolTip.hideText()
 
 
 class SweepPanel(QWidget):
     """Grid settings, Start / Cancel / Export CSV, a progress bar, and the map."""
 
-    sigFinished = Signal(object)  # the SweepResult, when a sweep ends (finished or cancelled)  # noqa: N815
+    sigFinished = Signal(object)  # the SweepResult, when a sweep ends (finished or cancelled)
 
     def __init__(self, settings: QSettings | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -310,9 +325,7 @@ class SweepPanel(QWidget):
         self.workers.setValue(cpus)
         self.workers.setToolTip(f"Processes training cells at the same time (this computer has {cpus} CPUs)")
         self.base_label = QLabel()
-        self.base_label.setWordWrap(True)
-        self.base_label.setToolTip("The sweep varies learning rate, hidden size and seed; everything else is taken "
-                                   "from the hyperparameters of the current run when Start is pressed")
+        self.base_label.setStyleSheet("color: #555")
         self.error = QLabel()
         self.error.setStyleSheet("color: #c62828")
         self.error.setWordWrap(True)
@@ -332,37 +345,52 @@ class SweepPanel(QWidget):
         self.progress = QProgressBar()
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
-        self.progress.setFormat("%v / %m cells")
+        self.progress.setFormat("no sweep yet")
         self.status = SteadyLabel("", lines=2)
+        self.status.label.setWordWrap(True)
         self.map = SweepMap()
 
         self._restore_settings()
         self._layout()
         self._show_base()
+        self._preview()
+        self.learning_rates.textChanged.connect(self._preview)
+        self.hidden_sizes.textChanged.connect(self._preview)
+        self.seeds.valueChanged.connect(self._preview)
+        self.max_samples.valueChanged.connect(self._preview)
 
     def _layout(self) -> None:
-        form = QFormLayout()
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        form.addRow("learning rates", self.learning_rates)
-        form.addRow("hidden sizes", self.hidden_sizes)
-        form.addRow("seeds per cell", self.seeds)
-        form.addRow("max samples", self.max_samples)
-        form.addRow("processes", self.workers)
+        # Compact: the tab area is wide and short.
+        grid = QGridLayout()
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.setVerticalSpacing(3)
+        heading = QHBoxLayout()
+        heading.addWidget(panel_title("Hyperparameter sweep"))
+        heading.addStretch(1)
+        heading.addWidget(self.base_label)
+        grid.addLayout(heading, 0, 0, 1, 4)
+        rows = (("learning rates", self.learning_rates, "seeds", self.seeds),
+                ("hidden sizes", self.hidden_sizes, "max samples", self.max_samples))
+        for row, (label, field, second_label, second_field) in enumerate(rows, start=1):
+            grid.addWidget(QLabel(label), row, 0)
+            grid.addWidget(field, row, 1)
+            grid.addWidget(QLabel(second_label), row, 2)
+            grid.addWidget(second_field, row, 3)
         buttons = QHBoxLayout()
+        buttons.setContentsMargins(0, 0, 0, 0)
         for button in (self.start_button, self.cancel_button, self.export_button):
             buttons.addWidget(button)
-        left = QVBoxLayout()
-        left.addWidget(panel_title("Hyperparameter sweep"))
-        left.addLayout(form)
-        left.addWidget(self.base_label)
-        left.addWidget(self.error)
-        left.addLayout(buttons)
-        left.addWidget(self.progress)
-        left.addWidget(self.status)
-        left.addStretch(1)
+        grid.addLayout(buttons, 3, 0, 1, 2)
+        grid.addWidget(QLabel("processes"), 3, 2)
+        grid.addWidget(self.workers, 3, 3)
+        grid.addWidget(self.progress, 4, 0, 1, 4)
+        grid.addWidget(self.status, 5, 0, 1, 4)
+        grid.addWidget(self.error, 6, 0, 1, 4)
+        grid.setRowStretch(7, 1)
+        grid.setColumnStretch(1, 1)
         holder = QWidget()
-        holder.setLayout(left)
-        holder.setFixedWidth(330)
+        holder.setLayout(grid)
+        holder.setFixedWidth(470)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(holder)
@@ -417,6 +445,7 @@ class SweepPanel(QWidget):
         total = self.result.total
         self.progress.setRange(0, total)
         self.progress.setValue(0)
+        self.progress.setFormat("%v / %m cells")
         workers = min(self.workers.value(), total)
         self.status.setText(f"Starting {workers} process{'es' if workers > 1 else ''} for {total} cells…")
         self.map.show_result(self.result)
@@ -502,6 +531,18 @@ class SweepPanel(QWidget):
         self._set_running(False)
 
     # ---- helpers --------------------------------------------------------------------------------------------
+    def _preview(self) -> None:
+        """Until a sweep has results, the map shows the grid as typed (empty cells), so its shape is clear."""
+        if self.runner is not None or (self.result is not None and self.result.cells):
+            return
+        learning_rates, problem = parse_values(self.learning_rates.text(), float, 1e-12, MAX_LEARNING_RATE)
+        hidden_sizes, other_problem = parse_values(self.hidden_sizes.text(), int, 1, MAX_HIDDEN)
+        if problem or other_problem:
+            self.map.show_result(None)
+            return
+        self.map.show_result(SweepResult(tuple(learning_rates), tuple(hidden_sizes), tuple(range(self.seeds.value())),
+                                         self.max_samples.value()))
+
     def _sweep_base(self) -> TrainConfig:
         return self._base.replace()  # a validated copy
 
@@ -526,10 +567,12 @@ class SweepPanel(QWidget):
     def _show_base(self) -> None:
         base = self._base
         model = "plain RNN" if base.model == "rnn" else "LSTM"
-        batch = "online (batch 1)" if base.batch_size == 1 else f"batch {base.batch_size}"
         clip = f", clip {base.clip_norm:g}" if base.clip_norm else ""
-        self.base_label.setText(f"Other settings as the current run: {model}, {base.optimizer}, {batch}{clip}, "
-                                f"{base.n_bits} bits, {base.init} init, {base.dtype}.")
+        self.base_label.setText(f"{model} · {base.optimizer} · batch {base.batch_size} · {base.n_bits} bits")
+        self.base_label.setToolTip(
+            "The sweep varies learning rate, hidden size and seed; everything else is taken from the current run "
+            f"when Start is pressed:\n{model}, optimizer {base.optimizer}, batch {base.batch_size}{clip}, "
+            f"{base.n_bits} bits, {base.init} initial weights, {base.dtype}")
 
     def _ask_export(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export sweep as CSV", "sweep.csv", "CSV files (*.csv)")

@@ -49,7 +49,7 @@ DEFAULT_OPERANDS = (45, 67)  # the original notebook's example
 DEFAULT_STEP = 3
 DEFAULT_BITS = 8
 PLAY_INTERVAL_MS = 600  # one bit per this many milliseconds while playing
-MIN_RETRACE_SECONDS = 0.25  # new weights while training re-trace at most this often
+MIN_RETRACE_SECONDS = 1.0  # new weights while training re-trace at most this often (each costs the GUI ~50 ms)
 TOP_GRADIENT_UNITS = 3
 
 HIGHLIGHT_STYLE = "background: #ffe08a; color: #000000;"
@@ -140,10 +140,10 @@ class UnitTableModel(QAbstractTableModel):
         return float(self._values[unit, column])
 
     # ---- QAbstractTableModel ----
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex | None = None) -> int:  # noqa: N802 (Qt API)
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex | None = None) -> int:
         return 0 if parent is not None and parent.isValid() else self._values.shape[0]
 
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex | None = None) -> int:  # noqa: N802
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex | None = None) -> int:
         return 0 if parent is not None and parent.isValid() else len(UNIT_COLUMNS)
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> object:
@@ -164,7 +164,7 @@ class UnitTableModel(QAbstractTableModel):
             return f"unit {unit}, step {self._step}: {name} = {value:.6g}\n{meaning}"
         return None
 
-    def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802 (Qt API)
+    def headerData(self, section: int, orientation: Qt.Orientation,
                    role: int = Qt.ItemDataRole.DisplayRole) -> object:
         if orientation == Qt.Orientation.Horizontal and 0 <= section < len(UNIT_COLUMNS):
             name, meaning = UNIT_COLUMNS[section]
@@ -209,9 +209,9 @@ class UnitTableModel(QAbstractTableModel):
 class WalkthroughPanel(QWidget):
     """Type a + b, then walk through the model's computation bit by bit (forward and backward)."""
 
-    sigStepChanged = Signal(object)  # int step, or None when the panel is hidden  # noqa: N815
-    sigCarryUnits = Signal(object)  # list[int]: units the carry finder names, best first  # noqa: N815
-    sigShown = Signal()  # the panel came on screen (a tab switch, not a window restore)  # noqa: N815
+    sigStepChanged = Signal(object)  # int step, or None when the panel is hidden
+    sigCarryUnits = Signal(object)  # list[int]: units the carry finder names, best first
+    sigShown = Signal()  # the panel came on screen (a tab switch, not a window restore)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -701,11 +701,11 @@ class WalkthroughPanel(QWidget):
             return True
         return super().event(event)
 
-    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt API)
+    def keyPressEvent(self, event: QKeyEvent) -> None:
         if not self._step_key(event):
             super().keyPressEvent(event)
 
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt API)
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.KeyPress and isinstance(event, QKeyEvent):
             return self._step_key(event)
         return super().eventFilter(watched, event)
@@ -722,7 +722,7 @@ class WalkthroughPanel(QWidget):
         event.accept()
         return True
 
-    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt API)
+    def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         # The heatmaps mark the step and the carry units only while this panel is on screen.
         self.sigStepChanged.emit(self._step)
@@ -730,7 +730,7 @@ class WalkthroughPanel(QWidget):
         if not event.spontaneous():
             self.sigShown.emit()
 
-    def hideEvent(self, event: QHideEvent) -> None:  # noqa: N802 (Qt API)
+    def hideEvent(self, event: QHideEvent) -> None:
         self.play(False)
         self.sigStepChanged.emit(None)
         self.sigCarryUnits.emit([])
