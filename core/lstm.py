@@ -359,24 +359,27 @@ def backward(
     np.sum(d_logits, axis=(0, 1), out=grads.bias_out)
     d_hidden_from_head = d_logits @ params.weight_out  # (T, B, H)
 
-    # Everything that does not depend on the recursion, for all steps at once, from the cached activations:
-    # d z = d act * act'  with  d i = d c * g,  d f = d c * c_prev,  d g = d c * i,  d o = d h * tanh(c).
+    # Everything that does not depend on the recursion, for all steps at once, from the cached activations.
     gates = cache.gates
-    local = np.subtract(1.0, gates, out=empty("local", gates.shape, dtype))
-    local *= gates  # sigmoid' = a (1 - a) ...
-    g = gates[:, :, 2 * H : 3 * H]
-    np.multiply(g, g, out=local[:, :, 2 * H : 3 * H])
-    np.subtract(1.0, local[:, :, 2 * H : 3 * H], out=local[:, :, 2 * H : 3 * H])  # ... and tanh' = 1 - g^2
-    partners = empty("partners", (T, B, 4, H), dtype)  # what d c (d h for o) multiplies to give d z
-    partners[:, :, 0] = g
-    partners[:, :, 1] = cache.cell[:-1]
-    partners[:, :, 2] = gates[:, :, :H]
-    partners[:, :, 3] = cache.cell_tanh
-    partners *= local.reshape(T, B, 4, H)
+    i, f, g, o = (gates[:, :, k * H : (k + 1) * H] for k in range(4))
+    # partners[t, :, k] is what d c_t (d h_t for o) multiplies to give d z of gate k, the local derivative included:
+    partners = empty("partners", (T, B, 4, H), dtype)
+    d_i, d_f, d_g, d_o = (partners[:, :, k] for k in range(4))
+    np.subtract(1.0, i, out=d_i)
+    d_i *= i
+    d_i *= g  # d z_i = d c * g * i (1 - i)
+    np.subtract(1.0, f, out=d_f)
+    d_f *= f
+    d_f *= cache.cell[:-1]  # d z_f = d c * c_{t-1} * f (1 - f)
+    np.multiply(g, g, out=d_g)
+    np.subtract(1.0, d_g, out=d_g)
+    d_g *= i  # d z_g = d c * i * (1 - g^2)
+    np.subtract(1.0, o, out=d_o)
+    d_o *= o
+    d_o *= cache.cell_tanh  # d z_o = d h * tanh(c_t) * o (1 - o)
     d_c_from_h = np.multiply(cache.cell_tanh, cache.cell_tanh, out=empty("d_c_from_h", (T, B, H), dtype))
     np.subtract(1.0, d_c_from_h, out=d_c_from_h)
-    d_c_from_h *= gates[:, :, 3 * H :]  # h = o tanh(c): d h / d c = o (1 - tanh(c)^2)
-    forget = gates[:, :, H : 2 * H]
+    d_c_from_h *= o  # h = o tanh(c): d h / d c = o (1 - tanh(c)^2)
 
     d_z = empty("d_z", (T, B, 4, H), dtype)
     d_h_next = np.zeros((B, H), dtype)
@@ -392,7 +395,7 @@ def backward(
         np.multiply(partners[t, :, :3], d_c[:, None, :], out=d_z_now[:, :3])  # d z of i, f, g
         np.multiply(partners[t, :, 3], d_h, out=d_z_now[:, 3])  # d z of o
         d_h_next = np.dot(d_z_now.reshape(B, 4 * H), w_hh)  # (B, H)
-        d_c_next = d_c * forget[t]  # c_{t-1} reaches c_t through f
+        d_c_next = d_c * f[t]  # c_{t-1} reaches c_t through f
 
     flat_d_z = d_z.reshape(-1, 4 * H)
     I = params.input_size

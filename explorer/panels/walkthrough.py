@@ -404,7 +404,10 @@ class WalkthroughPanel(QWidget):
         self.unit_table.setModel(self.unit_model)
         self.unit_table.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # arrow keys step bits, not table cells
         self.unit_table.setSelectionMode(QTableView.SelectionMode.NoSelection)
-        self.unit_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # Columns are sized to their contents once per model size, not on every update: ResizeToContents asks
+        # every cell for its size hint on each change, which made a table update cost ~30 ms of the GUI thread.
+        self.unit_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self._sized_rows = -1
         self.unit_table.verticalHeader().setDefaultSectionSize(19)
         self.unit_table.verticalHeader().setToolTip("LSTM unit number; ◆ = the carry finder's carry unit, "
                                                     "∇ = most gradient at this step")
@@ -836,6 +839,9 @@ class WalkthroughPanel(QWidget):
             trace.cell[t], trace.cell[t + 1], trace.hidden[t + 1], trace.grad_cell[t],
         ])  # (H, 8): c before is cell[t] = c_{t-1}, c after is cell[t+1] = c_t
         self.unit_model.set_values(values, t, top)
+        if self._sized_rows != len(values):
+            self._sized_rows = len(values)
+            self.unit_table.resizeColumnsToContents()
 
     def top_gradient_units(self) -> list[int]:
         """The units with the largest |dL/dc_t| at the current step, largest first."""
