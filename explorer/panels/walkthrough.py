@@ -49,7 +49,7 @@ DEFAULT_OPERANDS = (45, 67)  # the original notebook's example
 DEFAULT_STEP = 3
 DEFAULT_BITS = 8
 PLAY_INTERVAL_MS = 600  # one bit per this many milliseconds while playing
-MIN_RETRACE_SECONDS = 1.0  # new weights while training re-trace at most this often (each costs the GUI ~50 ms)
+MIN_RETRACE_SECONDS = 2.5  # new weights while training re-trace at most this often (each costs the GUI ~0.1 s)
 TOP_GRADIENT_UNITS = 3
 
 HIGHLIGHT_STYLE = "background: #ffe08a; color: #000000;"
