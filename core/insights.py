@@ -23,7 +23,7 @@ import numpy as np
 
 from core import lstm, models, session, task
 from core.lstm import Params
-from core.trainer import evaluate, predict
+from core.trainer import evaluate, predict, score
 
 GRID_MAX_BITS = 8  # the error grid lists every pair up to 8 bits (128 x 128); beyond it, pairs are sampled
 GRID_SAMPLES = 4096  # sampled pairs for the summary when the grid is too large
@@ -105,9 +105,8 @@ def error_grid(params: Params, n_bits: int, unit_scale: np.ndarray | None = None
         a, b = task.all_pairs(n_bits)
     else:
         a, b = task.sample_operands(evaluation_rng(n_bits, seed), n_samples, n_bits)
-    probs = predict(params, a, b, n_bits, unit_scale)  # (T, N)
-    wrong_bit = (probs >= 0.5) != (task.encode(a + b, n_bits) >= 0.5)  # (T, N)
-    predicted, wrong = task.decode(probs), np.count_nonzero(wrong_bit, axis=0)
+    predicted, wrong_bit = score(params, a, b, n_bits, unit_scale)  # (N,), (T, N)
+    wrong = np.count_nonzero(wrong_bit, axis=0)
     position_error = wrong_bit.mean(axis=1)
     wrong_image = predicted_image = None
     if exhaustive:

@@ -207,12 +207,6 @@ class Cache:
         k = GATES.index(name)
         return self.gates[:, :, k * H : (k + 1) * H]
 
-    def gate_pre(self, name: str) -> np.ndarray:
-        """One gate's pre-activation values (T, B, H)."""
-        H = self.cell.shape[-1]
-        k = GATES.index(name)
-        return self.gates_pre[:, :, k * H : (k + 1) * H]
-
 
 class Workspace:
     """Scratch arrays reused by forward and backward when the shapes repeat, as in a training loop.

@@ -58,8 +58,7 @@ def save_session(path: str | os.PathLike, trainer: Trainer) -> None:
     arrays["history.rows"] = history.array()
     arrays["history.stride"] = np.array(history.stride, dtype=np.int64)
     # Chunks waiting to be merged into the next history point: without them a continued run's curve would differ.
-    pending = history._pending  # History has no public accessor for its merge buffer
-    arrays["history.pending"] = np.array(pending, dtype=np.float64).reshape(-1, PENDING_COLUMNS)
+    arrays["history.pending"] = history.pending()
     arrays["history.events"] = np.array(json.dumps([[int(s), str(text)] for s, text in history.events]))
     arrays["samples_seen"] = np.array(trainer.samples_seen, dtype=np.int64)
     arrays["training_seconds"] = np.array(float(trainer.training_seconds))
@@ -216,8 +215,7 @@ def load_session(path: str | os.PathLike) -> Trainer:
         if value.ndim and value.dtype != params.dtype:
             raise SessionError(f"{path}: optimizer.{name} is {value.dtype}, the weights are {params.dtype}")
     _set_rng_state(path, trainer.rng, rng_state)
-    trainer.history.load(rows, stride, events)
-    trainer.history._pending = [tuple(row) for row in pending.tolist()]  # see save_session
+    trainer.history.load(rows, stride, events, pending)
     trainer.samples_seen, trainer.training_seconds, trainer.samples_per_second, trainer.solved_at = scalars
     trainer.accuracy = trainer.heldout_accuracy()
     return trainer

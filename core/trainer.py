@@ -170,14 +170,21 @@ class History:
         """(N, 4) copy: samples, loss, bit_error, accuracy."""
         return self.data[: self.size].copy()
 
-    def load(self, rows: np.ndarray, stride: int, events: list[tuple[int, str]]) -> None:
+    def pending(self) -> np.ndarray:
+        """(K, 5) copy of the chunks waiting to be merged into the next point: samples, loss, bit_error, accuracy,
+        weight. A saved run needs them, or its curve after loading would differ from one that never stopped."""
+        return np.array(self._pending, dtype=np.float64).reshape(-1, len(HISTORY_COLUMNS) + 1)
+
+    def load(self, rows: np.ndarray, stride: int, events: list[tuple[int, str]],
+             pending: np.ndarray | None = None) -> None:
+        """Restore what array(), stride, events and pending() returned."""
         rows = np.asarray(rows, dtype=np.float64).reshape(-1, len(HISTORY_COLUMNS))
         if len(rows) > self.capacity:
             raise ValueError(f"history has {len(rows)} points, more than {self.capacity}")
         self.data[: len(rows)] = rows
         self.size = len(rows)
         self.stride = int(stride)
-        self._pending.clear()
+        self._pending = [] if pending is None else [tuple(row) for row in np.asarray(pending).tolist()]
         self.events = list(events)
 
 
@@ -233,11 +240,16 @@ def evaluate(params: Params, n_bits: int, rng: np.random.Generator | None = None
     """Exhaustive over all pairs when feasible (16,384 at 8 bits), else n_samples random pairs."""
     rng = rng if rng is not None else np.random.default_rng(12345)
     a, b, exhaustive = task.evaluation_pairs(n_bits, rng, n_samples)
+    predicted, wrong_bit = score(params, a, b, n_bits, unit_scale)
+    return EvalResult(n_bits, a, b, predicted, np.count_nonzero(wrong_bit, axis=0), exhaustive)
+
+
+def score(params: Params, a: np.ndarray, b: np.ndarray, n_bits: int,
+          unit_scale: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The model's sums for the pairs (N,) and where each output bit is wrong (T, N) bool."""
     probs = predict(params, a, b, n_bits, unit_scale)
-    predicted_bits = probs >= 0.5
-    true_bits = task.encode(a + b, n_bits) >= 0.5
-    wrong = np.count_nonzero(predicted_bits != true_bits, axis=0)
-    return EvalResult(n_bits, a, b, task.decode(probs), wrong, exhaustive)
+    wrong_bit = (probs >= 0.5) != (task.encode(a + b, n_bits) >= 0.5)
+    return task.decode(probs), wrong_bit
 
 
 class Trainer:
