@@ -237,7 +237,8 @@ def _read_arrays(path: Path) -> dict[str, np.ndarray]:
         raise SessionError(f"{path} is not a saved model or session: an .npz (zip) file was expected; "
                            "the file is damaged, truncated or of another kind")
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        # Our own handle: np.load leaks the file it opened when the zip directory turns out to be damaged.
+        with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as npz:
             if not isinstance(npz, np.lib.npyio.NpzFile):
                 raise SessionError(f"{path} is not an .npz archive")
             for info in npz.zip.infolist():
