@@ -5,8 +5,9 @@ clip_by_global_norm (off, as at the defaults, but its norm is still computed) an
 is nn.LSTM + nn.Linear + sigmoid + BCELoss + torch.optim.SGD on one thread. Both start from the same weights (the
 PyTorch module's initialisation, copied through the state_dict) and see the same batches, so they do the same
 arithmetic. Each cell alternates short timed blocks of the two sides and keeps each side's best block, so a
-noisy shared machine slows both alike and the ratios stay stable. Compare ratios, never absolute figures across
-machines. One more figure runs Trainer.step itself at batch 1 (with sampling and the held-out check per chunk).
+noisy shared machine slows both alike and the ratios stay stable; blocks are timed by the process's CPU clock
+(both sides run on one thread), so time the machine gives to other programs is not counted. Compare ratios, never
+absolute figures across machines. One more figure runs Trainer.step itself at batch 1 (with sampling and the held-out check per chunk).
 """
 
 from __future__ import annotations
@@ -214,7 +215,7 @@ def _interleaved(steppers: dict[str, Callable[[], None]], rounds: int, block_sec
 
 
 def _block_rate(step: Callable[[], None], block_seconds: float) -> float:
-    clock = time.perf_counter
+    clock = time.process_time  # CPU seconds of this process: all its threads, none of other programs'
     count = 0
     started = clock()
     while True:

@@ -10,8 +10,9 @@ Per step, for input x_t (B, I) and state h_{t-1}, c_{t-1} (B, H):
     p_t = sigmoid(h_t W_out^T + b_out)             # (B, O)
 
 Loss is the mean binary cross-entropy over all T*B*O outputs (torch.nn.BCELoss's default).
-The four gate matmuls are fused into one, and the input projection of all steps is a single matmul
-before the time loop; the cache keeps pre- and post-activations so backward recomputes nothing.
+The four gate matmuls are fused into one per step, with the input projection and the bias in it (step t
+multiplies [h_{t-1}; x_t; 1]); the cache keeps pre- and post-activations so backward recomputes nothing. Inside,
+arrays hold one column per sample (batch innermost): see Cache.
 References: Hochreiter & Schmidhuber 1997; Karpathy's batched LSTM gist; PyTorch nn.LSTM docs.
 """
 
@@ -181,31 +182,89 @@ def init_params(
     return params.astype(dtype) if dtype != np.float64 else params
 
 
+STORED_GATES = ("i", "f", "o", "g")  # the cache's gate order: the three sigmoid gates side by side
+
+
 @dataclass(eq=False)
 class Cache:
-    """Everything forward computed, for backward and for the views. T steps, batch B, H units."""
+    """Everything forward computed, for backward and for the views. T steps, batch B, H units, I inputs, O outputs.
 
-    x: np.ndarray  # (T, B, I)
-    scaled_pre: np.ndarray  # (T, B, 4H) z with the sigmoid gates' entries halved (what forward feeds to tanh)
-    gates: np.ndarray  # (T, B, 4H) i, f, g, o after sigmoid/tanh
-    cell: np.ndarray  # (T+1, B, H) cell[0] = c_0 = 0, cell[t+1] = c_t
-    cell_tanh: np.ndarray  # (T, B, H) tanh(c_t)
-    hidden: np.ndarray  # (T+1, B, H) hidden[0] = h_0 = 0, hidden[t+1] = h_t
-    logits: np.ndarray  # (T, B, O)
-    probs: np.ndarray  # (T, B, O)
-    x_and_one: np.ndarray  # (T, B, I+1) the inputs with a constant 1 for the bias
+    Stored as columns, one per sample, with the batch innermost: each gate block of a step is one contiguous run of
+    H * B values (so elementwise work runs at full speed whatever H), and the step inputs and head outputs of all
+    steps line up as (features, T * B) matrices (so each weight gradient is one long matmul). The gates are stored
+    i, f, o, g (STORED_GATES) so that one slice covers the sigmoid gates. The properties give the values in
+    the usual (T, B, features) layout and i, f, g, o order, as views where they can.
+    """
+
+    step_inputs: np.ndarray  # (H+I+1, T+1, B) column t is [h_{t-1}; x_t; 1], what step t multiplies
+    scaled_pre_cols: np.ndarray  # (T, 4H, B) z, i f o g, with the sigmoid gates' rows halved (what tanh is fed)
+    gates_cols: np.ndarray  # (T, 4H, B) i, f, o, g after sigmoid/tanh
+    cell_cols: np.ndarray  # (T+1, H, B) [0] = c_0 = 0, [t+1] = c_t
+    cell_tanh_cols: np.ndarray  # (T, H, B) tanh(c_t)
+    logits_cols: np.ndarray  # (O, T, B)
+    probs_cols: np.ndarray  # (O, T, B)
 
     @property
-    def gates_pre(self) -> np.ndarray:
-        """(T, B, 4H) pre-activations z = W_ih x_t + W_hh h_{t-1} + b, before the nonlinearities."""
-        scale, _ = _activation_constants(self.cell.shape[-1], self.gates.dtype.type)
-        return self.scaled_pre / scale
+    def hidden_size(self) -> int:
+        return self.cell_cols.shape[1]
+
+    @property
+    def hidden_cols(self) -> np.ndarray:
+        """(H, T+1, B) [:, 0] = h_0 = 0, [:, t+1] = h_t: a view into step_inputs."""
+        return self.step_inputs[: self.hidden_size]
+
+    @property
+    def x(self) -> np.ndarray:
+        """(T, B, I) the inputs."""
+        return self.step_inputs[self.hidden_size : -1, :-1].transpose(1, 2, 0)
+
+    def gate_cols(self, name: str) -> np.ndarray:
+        """One gate's post-activation values as (T, H, B)."""
+        H, k = self.hidden_size, STORED_GATES.index(name)
+        return self.gates_cols[:, k * H : (k + 1) * H]
 
     def gate(self, name: str) -> np.ndarray:
         """One gate's post-activation values (T, B, H)."""
-        H = self.cell.shape[-1]
-        k = GATES.index(name)
-        return self.gates[:, :, k * H : (k + 1) * H]
+        return self.gate_cols(name).transpose(0, 2, 1)
+
+    @property
+    def gates(self) -> np.ndarray:
+        """(T, B, 4H) i, f, g, o after sigmoid/tanh (a copy)."""
+        return np.concatenate([self.gate(name) for name in GATES], axis=2)
+
+    @property
+    def gates_pre(self) -> np.ndarray:
+        """(T, B, 4H) pre-activations z = W_ih x_t + W_hh h_{t-1} + b of i, f, g, o (a copy)."""
+        H = self.hidden_size
+        pre = self.scaled_pre_cols.copy()
+        pre[:, : 3 * H] *= 2.0
+        blocks = {name: pre[:, k * H : (k + 1) * H] for k, name in enumerate(STORED_GATES)}
+        return np.concatenate([blocks[name] for name in GATES], axis=1).transpose(0, 2, 1)
+
+    @property
+    def cell(self) -> np.ndarray:
+        """(T+1, B, H) cell[0] = c_0 = 0, cell[t+1] = c_t."""
+        return self.cell_cols.transpose(0, 2, 1)
+
+    @property
+    def cell_tanh(self) -> np.ndarray:
+        """(T, B, H) tanh(c_t)."""
+        return self.cell_tanh_cols.transpose(0, 2, 1)
+
+    @property
+    def hidden(self) -> np.ndarray:
+        """(T+1, B, H) hidden[0] = h_0 = 0, hidden[t+1] = h_t."""
+        return self.hidden_cols.transpose(1, 2, 0)
+
+    @property
+    def logits(self) -> np.ndarray:
+        """(T, B, O) the head's outputs before the sigmoid."""
+        return self.logits_cols.transpose(1, 2, 0)
+
+    @property
+    def probs(self) -> np.ndarray:
+        """(T, B, O) p(sum bit = 1)."""
+        return self.probs_cols.transpose(1, 2, 0)
 
 
 class Workspace:
@@ -238,61 +297,65 @@ def forward(
 
     unit_scale (H,), if given, multiplies c_t and h_t of each unit after every step: 0 knocks a unit out.
     It is for evaluation only; backward ignores it. workspace, if given, supplies reusable arrays.
+    Every step works on columns (features, B); see Cache.
     """
     empty = _allocator(workspace)
     dtype = params.dtype
     x = np.asarray(x, dtype=dtype)
-    T, B, _ = x.shape
-    H = params.hidden_size
+    T, B, I = x.shape
+    H, O = params.hidden_size, params.output_size
+    # Step t multiplies [h_{t-1}; x_t; 1] by [W_hh W_ih b]: one matmul gives all four gates of every sample, bias
+    # included, and h_t is written straight into the next step's inputs.
+    step_inputs = empty("step_inputs", (H + I + 1, T + 1, B), dtype)
+    step_inputs[:H, 0] = 0.0
+    step_inputs[H : H + I, :T] = x.transpose(2, 0, 1)
+    step_inputs[H : H + I, T] = 0.0  # (no step T + 1 reads these)
+    step_inputs[H + I] = 1.0
     # sigmoid(z) = 0.5 + 0.5 tanh(z / 2), so one tanh over all four gates gives i, f, o and g = tanh(z) together
-    # when the sigmoid gates' rows of the weights are halved first ("scaled" pre-activations u = scale * z).
-    scale, shift = _activation_constants(H, dtype)
-    I = x.shape[2]
-    # The bias rides along as a constant input of 1: one matmul projects the inputs of all steps and adds b.
-    x_and_one = empty("x_and_one", (T, B, I + 1), dtype)
-    x_and_one[:, :, :I] = x
-    x_and_one[:, :, I] = 1.0
-    w_ih_t = np.concatenate((params.weight_ih.T, params.bias[None])) * scale  # (I + 1, 4H)
-    w_hh_t = params.weight_hh.T * scale  # (H, 4H), contiguous: faster small matmuls
-    scaled_pre = empty("scaled_pre", (T, B, 4 * H), dtype)
-    np.matmul(x_and_one.reshape(T * B, I + 1), w_ih_t, out=scaled_pre.reshape(T * B, 4 * H))
-    gates = empty("gates", (T, B, 4 * H), dtype)
-    cell = empty("cell", (T + 1, B, H), dtype)
-    cell_tanh = empty("cell_tanh", (T, B, H), dtype)
-    hidden = empty("hidden", (T + 1, B, H), dtype)
+    # once the sigmoid gates' rows of the weights are halved ("scaled" pre-activations).
+    weights = np.concatenate((params.weight_hh, params.weight_ih, params.bias[:, None]), axis=1)[_stored_rows(H)]
+    weights[: 3 * H] *= 0.5  # (4H, H + I + 1), rows i, f, o, g
+    scaled_pre = empty("scaled_pre", (T, 4 * H, B), dtype)
+    gates = empty("gates", (T, 4 * H, B), dtype)
+    cell = empty("cell", (T + 1, H, B), dtype)
+    cell_tanh = empty("cell_tanh", (T, H, B), dtype)
+    hidden = step_inputs[:H]  # (H, T + 1, B)
     cell[0] = 0.0
-    hidden[0] = 0.0
-    # At batch size 1 a step costs its number of NumPy calls, not arithmetic: ten calls a step, views made once.
-    i_t, f_t, g_t, o_t = (gates[:, :, k * H : (k + 1) * H] for k in range(4))
-    for t in range(T):
-        u, a, c = scaled_pre[t], gates[t], cell[t + 1]
-        u += np.dot(hidden[t], w_hh_t)  # (B, 4H) all four gates in one matmul
+    unit_column = None if unit_scale is None else np.asarray(unit_scale, dtype)[:, None]
+    # At batch size 1 a step costs its number of NumPy calls, not arithmetic: nine calls a step, and the per-step
+    # views come from iterating arrays along time (cheaper than indexing each one).
+    by_step = step_inputs.transpose(1, 0, 2)  # (T + 1, H + I + 1, B)
+    i_t, f_t, o_t, g_t = (gates[:, k * H : (k + 1) * H] for k in range(4))
+    steps = zip(by_step[:T], by_step[1:, :H], scaled_pre, gates, gates[:, : 3 * H], i_t, f_t, o_t, g_t,
+                cell[:-1], cell[1:], cell_tanh)
+    for inputs, h, u, a, sigmoids, i, f, o, g, c_prev, c, c_tanh in steps:
+        np.dot(weights, inputs, out=u)  # (4H, B) all four gates in one matmul
         np.tanh(u, out=a)
-        a *= scale
-        a += shift  # a = [i, f, g, o]
-        np.multiply(f_t[t], cell[t], out=c)  # f * c_{t-1}
-        c += i_t[t] * g_t[t]  # + i * g
-        if unit_scale is not None:
-            c *= unit_scale
-        np.tanh(c, out=cell_tanh[t])
-        np.multiply(o_t[t], cell_tanh[t], out=hidden[t + 1])  # h = o * tanh(c)
-        if unit_scale is not None:
-            hidden[t + 1] *= unit_scale
-    logits = np.matmul(hidden[1:], params.weight_out.T)  # (T, B, O)
-    logits += params.bias_out
+        sigmoids *= 0.5
+        sigmoids += 0.5  # a = [i, f, o, g]
+        np.multiply(f, c_prev, out=c)  # f * c_{t-1}
+        c += i * g  # + i * g
+        if unit_column is not None:
+            c *= unit_column
+        np.tanh(c, out=c_tanh)
+        np.multiply(o, c_tanh, out=h)  # h = o * tanh(c): h_t goes into the inputs of step t + 1
+        if unit_column is not None:
+            h *= unit_column
+    logits = empty("logits", (O, T, B), dtype)
+    np.matmul(params.weight_out, hidden[:, 1:].reshape(H, T * B), out=logits.reshape(O, T * B))
+    logits += params.bias_out[:, None, None]
     probs = sigmoid(logits)
-    return probs, Cache(x_and_one[:, :, :I], scaled_pre, gates, cell, cell_tanh, hidden, logits, probs, x_and_one)
+    cache = Cache(step_inputs, scaled_pre, gates, cell, cell_tanh, logits, probs)
+    return cache.probs, cache
 
 
 @functools.lru_cache(maxsize=64)
-def _activation_constants(hidden_size: int, dtype: type) -> tuple[np.ndarray, np.ndarray]:
-    """(scale, shift) of 4H: 0.5 and 0.5 for the sigmoid gates i, f, o; 1 and 0 for the tanh gate g."""
-    scale = np.full(4 * hidden_size, 0.5, dtype)
-    shift = np.full(4 * hidden_size, 0.5, dtype)
-    scale[2 * hidden_size : 3 * hidden_size] = 1.0
-    shift[2 * hidden_size : 3 * hidden_size] = 0.0
-    scale.flags.writeable = shift.flags.writeable = False
-    return scale, shift
+def _stored_rows(hidden_size: int) -> np.ndarray:
+    """Row indices that take the weights' i, f, g, o blocks to the cache's i, f, o, g (STORED_GATES)."""
+    blocks = [np.arange(k * hidden_size, (k + 1) * hidden_size) for k in (GATES.index(n) for n in STORED_GATES)]
+    rows = np.concatenate(blocks)
+    rows.flags.writeable = False
+    return rows
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -340,67 +403,66 @@ def backward(
     empty = _allocator(workspace)
     dtype = params.dtype
     y = np.asarray(y, dtype=dtype)
-    T, B, _ = cache.x.shape
-    H = params.hidden_size
+    O, T, B = cache.probs_cols.shape
+    H, I = params.hidden_size, params.input_size
     loss = bce_loss(cache.probs, y)
-    grads = Params.from_flat(empty("grads", params.flat.shape, dtype), H, params.input_size, params.output_size)
+    grads = Params.from_flat(empty("grads", params.flat.shape, dtype), H, I, O)
 
     # Head: sigmoid + BCE gives d loss / d logit = (p - y) / N.
-    d_logits = cache.probs - y  # (T, B, O)
+    d_logits = np.subtract(cache.probs_cols, y.transpose(2, 0, 1), out=empty("d_logits", (O, T, B), dtype))
     d_logits *= 1.0 / y.size
-    hidden = cache.hidden[1:]  # (T, B, H)
-    np.matmul(d_logits.reshape(-1, d_logits.shape[-1]).T, hidden.reshape(-1, H), out=grads.weight_out)
-    np.sum(d_logits, axis=(0, 1), out=grads.bias_out)
-    d_hidden_from_head = d_logits @ params.weight_out  # (T, B, H)
+    d_logits = d_logits.reshape(O, T * B)
+    hidden = cache.hidden_cols[:, 1:].reshape(H, T * B)  # h_1 .. h_T of every sample
+    np.matmul(d_logits, hidden.T, out=grads.weight_out)
+    np.sum(d_logits, axis=1, out=grads.bias_out)
+    d_hidden_from_head = np.matmul(params.weight_out.T, d_logits).reshape(H, T, B)
 
     # Everything that does not depend on the recursion, for all steps at once, from the cached activations.
-    gates = cache.gates
-    i, f, g, o = (gates[:, :, k * H : (k + 1) * H] for k in range(4))
-    # partners[t, :, k] is what d c_t (d h_t for o) multiplies to give d z of gate k, the local derivative included:
-    partners = empty("partners", (T, B, 4, H), dtype)
-    d_i, d_f, d_g, d_o = (partners[:, :, k] for k in range(4))
+    i, f, g, o = (cache.gate_cols(name) for name in GATES)  # (T, H, B) each
+    # partners[t, k] is what d c_t (d h_t for o) multiplies to give d z of gate k (i, f, g, o), the local
+    # derivative included:
+    partners = empty("partners", (T, 4, H, B), dtype)
+    d_i, d_f, d_g, d_o = (partners[:, k] for k in range(4))
     np.subtract(1.0, i, out=d_i)
     d_i *= i
     d_i *= g  # d z_i = d c * g * i (1 - i)
     np.subtract(1.0, f, out=d_f)
     d_f *= f
-    d_f *= cache.cell[:-1]  # d z_f = d c * c_{t-1} * f (1 - f)
+    d_f *= cache.cell_cols[:-1]  # d z_f = d c * c_{t-1} * f (1 - f)
     np.multiply(g, g, out=d_g)
     np.subtract(1.0, d_g, out=d_g)
     d_g *= i  # d z_g = d c * i * (1 - g^2)
     np.subtract(1.0, o, out=d_o)
     d_o *= o
-    d_o *= cache.cell_tanh  # d z_o = d h * tanh(c_t) * o (1 - o)
-    d_c_from_h = np.multiply(cache.cell_tanh, cache.cell_tanh, out=empty("d_c_from_h", (T, B, H), dtype))
+    d_o *= cache.cell_tanh_cols  # d z_o = d h * tanh(c_t) * o (1 - o)
+    d_c_from_h = np.multiply(cache.cell_tanh_cols, cache.cell_tanh_cols, out=empty("d_c_from_h", (T, H, B), dtype))
     np.subtract(1.0, d_c_from_h, out=d_c_from_h)
     d_c_from_h *= o  # h = o tanh(c): d h / d c = o (1 - tanh(c)^2)
 
-    d_z = empty("d_z", (T, B, 4, H), dtype)
-    d_h_next = np.zeros((B, H), dtype)
-    d_c_next = np.zeros((B, H), dtype)
-    w_hh = params.weight_hh  # (4H, H)
-    for t in reversed(range(T)):
-        d_h = d_hidden_from_head[t] + d_h_next  # from the head and from step t+1
-        d_c = d_h * d_c_from_h[t]  # through h_t = o * tanh(c_t) ...
+    d_z = empty("d_z", (4, H, T, B), dtype)  # i, f, g, o: the weights' order
+    d_h_next = np.zeros((H, B), dtype)
+    d_c_next = np.zeros((H, B), dtype)
+    w_hh_t = params.weight_hh.T  # (H, 4H)
+    # Steps last to first; the per-step views come from iterating the arrays backwards along time.
+    steps = zip(range(T - 1, -1, -1), d_hidden_from_head.transpose(1, 0, 2)[::-1], d_c_from_h[::-1],
+                partners[::-1], d_z.transpose(2, 0, 1, 3)[::-1], f[::-1])
+    for t, d_h_head, d_c_local, partner, d_z_now, f_now in steps:
+        d_h = d_h_head + d_h_next  # from the head and from step t+1
+        d_c = d_h * d_c_local  # through h_t = o * tanh(c_t) ...
         d_c += d_c_next  # ... and from c_{t+1} = f c_t + ...
         if record is not None:
-            record[0][t], record[1][t] = d_h, d_c
-        d_z_now = d_z[t]
-        np.multiply(partners[t, :, :3], d_c[:, None, :], out=d_z_now[:, :3])  # d z of i, f, g
-        np.multiply(partners[t, :, 3], d_h, out=d_z_now[:, 3])  # d z of o
-        d_h_next = np.dot(d_z_now.reshape(B, 4 * H), w_hh)  # (B, H)
-        d_c_next = d_c * f[t]  # c_{t-1} reaches c_t through f
+            record[0][t], record[1][t] = d_h.T, d_c.T
+        np.multiply(partner[:3], d_c, out=d_z_now[:3])  # d z of i, f, g
+        np.multiply(partner[3], d_h, out=d_z_now[3])  # d z of o
+        d_h_next = np.dot(w_hh_t, d_z_now.reshape(4 * H, B))  # (H, B)
+        d_c_next = d_c * f_now  # c_{t-1} reaches c_t through f
 
-    flat_d_z = d_z.reshape(-1, 4 * H)
-    I = params.input_size
-    d_w_ih_and_bias = empty("d_w_ih_and_bias", (4 * H, I + 1), dtype)  # one matmul for W_ih and b
-    np.matmul(flat_d_z.T, cache.x_and_one.reshape(-1, I + 1), out=d_w_ih_and_bias)
-    grads.weight_ih[:] = d_w_ih_and_bias[:, :I]
-    grads.bias[:] = d_w_ih_and_bias[:, I]
-    if T > 1:
-        np.matmul(flat_d_z[B:].T, cache.hidden[1:-1].reshape(-1, H), out=grads.weight_hh)
-    else:
-        grads.weight_hh[:] = 0.0  # one step: h_0 = 0, nothing flows through W_hh
+    # [W_hh W_ih b] in one matmul: d z_t times step t's inputs [h_{t-1}; x_t; 1], summed over steps and samples.
+    d_weights = empty("d_weights", (H + I + 1, 4 * H), dtype)
+    np.matmul(cache.step_inputs[:, :T].reshape(-1, T * B), d_z.reshape(4 * H, T * B).T, out=d_weights)
+    grads.weight_hh[:] = d_weights[:H].T
+    grads.weight_ih[:] = d_weights[H : H + I].T
+    grads.bias[:] = d_weights[H + I]
     return loss, grads
 
 

@@ -64,6 +64,11 @@ def test_step_equations_hold_in_the_cache():
         np.testing.assert_allclose(cache.gates_pre[t], z, atol=1e-14)
         np.testing.assert_allclose(cache.gate("i")[t], sig(i), atol=1e-14)
         np.testing.assert_allclose(cache.gate("g")[t], np.tanh(g), atol=1e-14)
+        post = np.concatenate((sig(i), sig(f), np.tanh(g), sig(o)), axis=1)
+        np.testing.assert_allclose(cache.gates[t], post, atol=1e-14)  # i, f, g, o whatever the storage order
+        for name, value in zip(lstm.GATES, np.split(post, 4, axis=1)):
+            np.testing.assert_allclose(cache.gate(name)[t], value, atol=1e-14)
+        np.testing.assert_array_equal(cache.x[t], x[t])
         np.testing.assert_allclose(cache.cell[t + 1], c, atol=1e-14)
         np.testing.assert_allclose(cache.hidden[t + 1], h, atol=1e-14)
         np.testing.assert_allclose(probs[t], sig(h @ params.weight_out.T + params.bias_out), atol=1e-14)
