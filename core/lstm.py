@@ -276,12 +276,24 @@ class Workspace:
 
     def __init__(self) -> None:
         self._arrays: dict[str, np.ndarray] = {}
+        self._params: dict[str, Params] = {}
 
     def get(self, name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
         array = self._arrays.get(name)
         if array is None or array.shape != shape or array.dtype != dtype:
             array = self._arrays[name] = np.empty(shape, dtype)
         return array
+
+    def params_like(self, name: str, like: Params) -> Params:
+        """A Params of like's sizes and dtype over a reused buffer (its views made once: a step at batch 1
+        feels every call)."""
+        flat = self.get(name, like.flat.shape, like.dtype)
+        params = self._params.get(name)
+        sizes = (like.hidden_size, like.input_size, like.output_size)
+        if params is None or params.flat is not flat or (params.hidden_size, params.input_size,
+                                                          params.output_size) != sizes:
+            params = self._params[name] = Params.from_flat(flat, *sizes)
+        return params
 
 
 def _allocator(workspace: Workspace | None):
@@ -406,7 +418,7 @@ def backward(
     O, T, B = cache.probs_cols.shape
     H, I = params.hidden_size, params.input_size
     loss = bce_loss(cache.probs, y)
-    grads = Params.from_flat(empty("grads", params.flat.shape, dtype), H, I, O)
+    grads = params.zeros_like() if workspace is None else workspace.params_like("grads", params)
 
     # Head: sigmoid + BCE gives d loss / d logit = (p - y) / N.
     d_logits = np.subtract(cache.probs_cols, y.transpose(2, 0, 1), out=empty("d_logits", (O, T, B), dtype))
@@ -414,7 +426,7 @@ def backward(
     d_logits = d_logits.reshape(O, T * B)
     hidden = cache.hidden_cols[:, 1:].reshape(H, T * B)  # h_1 .. h_T of every sample
     np.matmul(d_logits, hidden.T, out=grads.weight_out)
-    np.sum(d_logits, axis=1, out=grads.bias_out)
+    np.add.reduce(d_logits, axis=1, out=grads.bias_out)
     d_hidden_from_head = np.matmul(params.weight_out.T, d_logits).reshape(H, T, B)
 
     # Everything that does not depend on the recursion, for all steps at once, from the cached activations.
