@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PySide6.QtCore import QEvent, QObject, QSettings, Signal, Slot
+from PySide6.QtCore import QObject, QSettings, Signal, Slot
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QLabel, QToolBar
 
@@ -87,18 +87,14 @@ class SolvedReport(QObject):
             self._window.status_message(f"Every sum right: {solved_text(solved_at)}; training goes on.", 10000)
 
 
-class CloseWatcher(QObject):
-    """Stops the sweep (and its processes) when the window closes."""
+def stop_sweep_on_close(window: object, panel: SweepPanel) -> None:
+    """Stop the sweep (and its processes) when the window closes."""
 
-    def __init__(self, window: QObject, panel: SweepPanel) -> None:
-        super().__init__(window)
-        self._panel = panel
-        window.installEventFilter(self)
+    def guard(_event: object) -> bool:
+        panel.shutdown()
+        return False  # never keeps the window open
 
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.Close:
-            self._panel.shutdown()
-        return False
+    window.add_close_guard(guard)
 
 
 @dataclass
@@ -116,8 +112,8 @@ class Experiments:
 def install(window: object) -> Experiments:
     """Add the experiment tools to window; returns them (also kept as window.experiments).
 
-    Uses window.worker (pause_when_solved, set_auto_stop, sigRunEnded, sigSnapshot), curves, training_menu,
-    reset_action, add_tab, select_tab, latest_snapshot and status_message.
+    Uses window.worker (pause_when_solved, set_auto_stop, sigRunEnded), sigSnapshotReceived, add_close_guard,
+    curves, training_menu, reset_action, add_tab, select_tab, latest_snapshot and status_message.
     """
     from explorer.main_window import APPLICATION, ORGANIZATION
 
@@ -130,7 +126,7 @@ def install(window: object) -> Experiments:
     panel = SweepPanel(settings)
     window.add_tab(panel, SWEEP_TAB, tooltip="Samples to solve over a grid of learning rates × hidden sizes, trained "
                                              "in parallel processes")
-    CloseWatcher(window, panel)
+    stop_sweep_on_close(window, panel)
 
     menu = window.training_menu
     menu.addSeparator()
@@ -155,7 +151,7 @@ def install(window: object) -> Experiments:
         else:
             toolbar.addAction(auto_stop.action)
 
-    window.worker.sigSnapshot.connect(solved.update_from)
+    window.sigSnapshotReceived.connect(solved.update_from)
     snapshot = window.latest_snapshot
     if snapshot is not None:
         solved.update_from(snapshot)

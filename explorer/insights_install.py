@@ -236,7 +236,9 @@ def install(window: object) -> InsightViews:
     checker = GradientCheckOnRequest()
     analyses[gradients.CHECK_ANALYSIS] = checker
     for name, analysis in analyses.items():
-        window.worker.add_analysis(name, analysis, PERIODS[name])
+        # While training, the worker runs an analysis only while one of its views is on screen.
+        wanted = flags[name].visible.is_set if name in flags else None
+        window.worker.add_analysis(name, analysis, PERIODS[name], wanted=wanted)
     window.request_refresh()  # the worker may have sent its first picture before these were registered
 
     def on_check(number: int) -> None:

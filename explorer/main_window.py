@@ -3,18 +3,30 @@ views in tabs below, status bar. It owns the training thread; panels only ever s
 
 from __future__ import annotations
 
+import collections
 import importlib
+import math
 import os
 import pkgutil
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QByteArray, QSettings, Qt, QThread, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence, QPixmap
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QIcon,
+    QKeySequence,
+    QPixmap,
+)
 from PySide6.QtWidgets import (
     QDockWidget,
     QFrame,
@@ -31,7 +43,7 @@ from PySide6.QtWidgets import (
 
 import core
 from core.trainer import ConfigError, TrainConfig, Trainer
-from explorer.panels import configure_pyqtgraph
+from explorer.panels import configure_pyqtgraph, painting_seconds
 from explorer.panels.controls import ControlsPanel
 from explorer.panels.curves import CurvesPanel
 from explorer.panels.heatmaps import HeatmapPanel
@@ -41,8 +53,13 @@ from explorer.worker import TrainingWorker, shutdown, start_in_thread
 TITLE = "LSTM Adder Explorer"
 ORGANIZATION = "LSTM Adder Explorer"  # QSettings organisation and application names
 APPLICATION = "lstm-explorer"
-REDRAW_MS = 16  # redraw timer: at most ~60 Hz, and only when a new snapshot arrived
-DRAW_SHARE = 0.15  # drawing may take about this share of the GUI thread's time; the rest is left to training
+REDRAW_MS = 16  # the stages of a frame that could not be drawn at once follow at this interval
+STAGE_SLICE_S = 0.004  # stages of a frame are drawn back to back in one event while together they took less
+DRAW_SHARE = 0.15  # drawing (updates and painting plots) may take about this share of the time; the interpreter
+# it holds meanwhile is the one the training thread needs
+MAX_FRAME_RATE = 15.0  # frames a second at most: smooth to watch, and each one costs training a little
+BUDGET_FRAMES = 4  # DRAW_SHARE holds over this many recent frames, so one slow frame (the curves redrawn, say)
+# does not hold up the next one
 TABS_SHARE = 0.28  # height of the tab area when the first view arrives, as a share of the window's
 SPEED_STEPS = 100  # speed slider positions; the fraction of full speed is 10^(-4 (1 - position / 100))
 SPEED_DECADES = 4.0
@@ -104,6 +121,7 @@ class MainWindow(QMainWindow):
     """Owns the TrainingWorker and its thread; redraws every panel from the latest snapshot."""
 
     sigSnapshot = Signal(object)  # the snapshot just drawn, in the GUI thread
+    sigSnapshotReceived = Signal(object)  # every snapshot from the worker as it arrives, in the GUI thread
     # To the worker (queued: it lives in another thread).
     _ask_play = Signal()
     _ask_pause = Signal()
@@ -132,6 +150,8 @@ class MainWindow(QMainWindow):
         self._trace_status = bool(os.environ.get(TRACE_STATUS_ENV))
         self._closed = False
         self._layout_restored = False
+        self._close_guards: list[Callable[[QCloseEvent], bool]] = []
+        self._drop_handler: Callable[[QDropEvent], None] | None = None
 
         self.worker = TrainingWorker(trainer if trainer is not None else Trainer(config),
                                      pause_when_solved=pause_when_solved)
@@ -154,17 +174,20 @@ class MainWindow(QMainWindow):
         if restore_layout:
             self._restore_layout()
 
-        # What a frame draws, in stages on successive redraw ticks (see _redraw).
+        # What a frame draws, in stages (see _redraw).
         self._stages = ((self.controls.update_from, self.curves.update_from), (self.heatmaps.update_from,),
                         (self._draw_tab,))
         self._stage = len(self._stages)  # the stage to draw next; all drawn
-        self._frame_started, self._frame_busy = time.monotonic(), time.thread_time()
+        self._staging_seconds = 0.0  # thread time spent in frame stages
+        # (time.monotonic(), drawing seconds so far) at the start of each of the last BUDGET_FRAMES frames
+        self._frame_starts: collections.deque[tuple[float, float]] = collections.deque(maxlen=BUDGET_FRAMES)
         self._drawn_first = True
         self._status_shown: Snapshot | None = None
+        # Runs only while a frame is unfinished or waiting for its turn: an idle window takes no timer events
+        # (each one would take the interpreter from the training thread for nothing).
         self._redraw_timer = QTimer(self)
-        self._redraw_timer.setInterval(REDRAW_MS)
+        self._redraw_timer.setSingleShot(True)
         self._redraw_timer.timeout.connect(self._redraw)
-        self._redraw_timer.start()
         # The first picture is drawn here, before the worker thread starts (so the trainer is not shared yet):
         # the window's first paint then already shows the model.
         self._latest = self.worker.snapshot_now()
@@ -305,6 +328,16 @@ class MainWindow(QMainWindow):
     def latest_snapshot(self) -> Snapshot | None:
         return self._latest
 
+    def add_close_guard(self, guard: Callable[[QCloseEvent], bool]) -> None:
+        """guard(event) is asked when the window is to close, the most recently added first; True keeps it open
+        (the event is ignored). A method instead of an event filter: a filter on the window would run Python for
+        every event the window gets (each paint, each queued snapshot), not just for the close."""
+        self._close_guards.append(guard)
+
+    def set_drop_handler(self, handler: Callable[[QDropEvent], None] | None) -> None:
+        """handler(event) gets the drag enter, drag move and drop events of files dragged onto the window."""
+        self._drop_handler = handler
+
     def add_tab(self, widget: QWidget, title: str, tooltip: str = "") -> None:
         """Add a view to the tab area below; it gets update_from(snapshot) while it is the visible tab."""
         scroll = QScrollArea()  # a view taller than the tab area scrolls instead of squeezing the heatmaps
@@ -435,7 +468,15 @@ class MainWindow(QMainWindow):
 
     # ---- snapshots and redraws ------------------------------------------------------------------------------
     def _on_snapshot(self, snapshot: Snapshot) -> None:
-        self._latest = snapshot  # drawn by the next redraw tick; older ones are simply dropped
+        """Every snapshot: the status bar follows it and sigSnapshotReceived passes it on (one call into Python
+        per snapshot, whoever listens); the views draw the latest one when a frame is due."""
+        self._latest = snapshot  # older ones not drawn yet are simply dropped
+        if snapshot is not self._status_shown:
+            self._status_shown = snapshot
+            self._show_status(snapshot)
+        self.sigSnapshotReceived.emit(snapshot)
+        if not self._closed and not self._redraw_timer.isActive():  # (else a frame is under way or waits)
+            self._redraw()
 
     def redraw_now(self) -> None:
         """Draw the latest snapshot completely at once (normally the redraw timer does it in steps)."""
@@ -449,31 +490,54 @@ class MainWindow(QMainWindow):
             self._drawn, self._stage = snapshot, len(self._stages)
 
     def _redraw(self) -> None:
-        """One redraw tick. A new snapshot is drawn in stages, one per tick, each painted before the next, so
-        no single event keeps the window busy long; and a frame starts only when drawing has taken at most
-        DRAW_SHARE of the GUI thread's time since the last one began, so slow drawing lowers the frame rate
-        instead of starving training of the interpreter. The status bar follows every snapshot."""
-        snapshot = self._latest
-        if self._stage < len(self._stages):
+        """Draw the latest snapshot if a frame is due, in stages: stages follow each other in one event while
+        they take less than STAGE_SLICE_S together, else the rest comes REDRAW_MS later, so no single event
+        keeps the window busy long. A frame starts only when the recent frames' drawing (updates and painting)
+        is at most DRAW_SHARE of the time since they began, and at most MAX_FRAME_RATE times a second, so slow
+        drawing lowers the frame rate instead of starving training of the interpreter. The timer is started
+        only for work that is left."""
+        started = time.perf_counter()
+        if self._stage >= len(self._stages):
+            wait = self._frame_wait()
+            if wait is None:
+                return  # nothing new to draw
+            if wait > 0:
+                self._redraw_timer.start(max(REDRAW_MS, math.ceil(1000 * wait)))
+                return
+            self._frame_starts.append((time.monotonic(), self._drawing_seconds()))
+            self._drawn, self._drawn_first, self._stage = self._latest, False, 0
+        while self._stage < len(self._stages):
             self._draw_stage(self._stage, self._drawn)
             self._stage += 1
-            return
-        if snapshot is None or snapshot is self._drawn:
-            return
-        if snapshot is not self._status_shown:
-            self._status_shown = snapshot
-            self._show_status(snapshot)
-        now, busy = time.monotonic(), time.thread_time()
-        if busy - self._frame_busy > DRAW_SHARE * (now - self._frame_started) and not self._drawn_first:
-            return  # (the first frame is never held back)
-        self._frame_started, self._frame_busy = now, busy
-        self._drawn, self._drawn_first = snapshot, False
-        self._draw_stage(0, snapshot)
-        self._stage = 1
+            if self._stage < len(self._stages) and time.perf_counter() - started > STAGE_SLICE_S:
+                self._redraw_timer.start(REDRAW_MS)  # the rest after the window has painted and seen its input
+                return
+        if self._latest is not self._drawn:  # a newer snapshot came while this frame was drawn in stages
+            self._redraw_timer.start(REDRAW_MS)
+
+    def _frame_wait(self) -> float | None:
+        """Seconds until a new frame may start (0: now), or None when the latest snapshot is drawn already."""
+        if self._latest is None or self._latest is self._drawn:
+            return None
+        if self._drawn_first or not self._frame_starts:
+            return 0.0  # the first frame is never held back
+        now = time.monotonic()
+        oldest, drawing_then = self._frame_starts[0]
+        drawing = self._drawing_seconds() - drawing_then  # updates and paints of the recent frames
+        since_last = now - self._frame_starts[-1][0]
+        return max(0.0, drawing / DRAW_SHARE - (now - oldest), 1 / MAX_FRAME_RATE - since_last)
+
+    def _drawing_seconds(self) -> float:
+        """GUI-thread time spent drawing so far: frame stages and the plots' paint events. Only this counts
+        against DRAW_SHARE: other work of the thread (plain widgets painting, waiting for events) does not hold
+        the interpreter the training thread needs."""
+        return self._staging_seconds + painting_seconds()
 
     def _draw_stage(self, stage: int, snapshot: Snapshot) -> None:
+        started = time.thread_time()
         for draw in self._stages[stage]:
             draw(snapshot)
+        self._staging_seconds += time.thread_time() - started
 
     def _draw_tab(self, snapshot: Snapshot) -> None:
         tab = self.tab_view(self.tabs.currentIndex())
@@ -570,7 +634,26 @@ class MainWindow(QMainWindow):
             self._thread = None
         return ended
 
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        self._handle_drop(event)
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        self._handle_drop(event)
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        self._handle_drop(event)
+
+    def _handle_drop(self, event: QDropEvent) -> None:
+        if self._drop_handler is None:
+            event.ignore()
+        else:
+            self._drop_handler(event)
+
     def closeEvent(self, event: QCloseEvent) -> None:
+        for guard in reversed(self._close_guards):
+            if guard(event):
+                event.ignore()
+                return
         if not self._closed:
             self._closed = True
             self._redraw_timer.stop()

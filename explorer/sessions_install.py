@@ -169,7 +169,7 @@ class SessionController(QObject):
             self.agent.moveToThread(thread)  # its jobs then run between the worker's chunks
         self._ask_job.connect(self.agent.run)
         self.agent.sigDone.connect(self._on_job_done)
-        window.worker.sigSnapshot.connect(self._on_snapshot)
+        window.sigSnapshotReceived.connect(self._on_snapshot)
 
         self.notice = DivergenceNotice(window)
         self.notice.sigChange.connect(window.request_config_change)
@@ -182,7 +182,8 @@ class SessionController(QObject):
             window.quit_action.triggered.disconnect(window.close)
         window.quit_action.triggered.connect(self.quit)
         window.setAcceptDrops(True)
-        window.installEventFilter(self)
+        window.add_close_guard(self._on_close)
+        window.set_drop_handler(self._on_drag)
         window.tabs.currentChanged.connect(self.hook_plot_menus)
         self.hook_plot_menus()
         QTimer.singleShot(0, self.hook_plot_menus)  # and the plots of views installed after this
@@ -462,17 +463,6 @@ class SessionController(QObject):
             self.window.close()
         finally:
             self._quitting = False
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if watched is not self.window:
-            return False
-        kind = event.type()
-        if kind == QEvent.Type.Close:
-            return self._on_close(event)
-        if kind in (QEvent.Type.DragEnter, QEvent.Type.DragMove, QEvent.Type.Drop):
-            self._on_drag(event)
-            return True
-        return False
 
     def _on_close(self, event: QCloseEvent) -> bool:
         """True (and the event ignored) keeps the window open."""

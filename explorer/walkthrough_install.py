@@ -68,7 +68,9 @@ def install(window: object) -> WalkthroughPanel:
 
     worker = window.worker  # type: ignore[attr-defined]
     analysis = CarryWhileShown(panel)
-    worker.add_analysis(CARRY_ANALYSIS, analysis, CARRY_PERIOD_SECONDS)  # runs in the worker thread
+    # Runs in the worker thread; while training, only when the panel is on screen (then it also outlines the
+    # carry units in the heatmaps).
+    worker.add_analysis(CARRY_ANALYSIS, analysis, CARRY_PERIOD_SECONDS, wanted=analysis.shown.is_set)
     refresh = getattr(window, "request_refresh", None)
 
     def refresh_if_running() -> None:

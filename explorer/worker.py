@@ -1,17 +1,19 @@
 """TrainingWorker: drives a Trainer in its own QThread and sends frozen snapshots to the GUI.
 
-The loop is a single-shot QTimer in the worker thread: each tick trains one chunk (sized to take ~15 ms),
+The loop is a single-shot QTimer in the worker thread: each tick trains one chunk (sized to take ~60 ms),
 runs at most one analysis that is due and, at most ~30 times a second, emits a Snapshot. Between ticks the
 thread's event loop delivers the queued slot calls from the GUI (play, pause, live hyperparameter changes...),
 so a change applies at the next chunk and stop() is handled within one chunk (or one analysis). Analyses that
 must all run now (refresh, a reset, a change while paused) also run one per event-loop turn, so controls are
-never stuck behind them; and however slow an analysis is, analyses get at most ANALYSIS_SHARE of the time
-while training. The worker never touches a widget.
+never stuck behind them; however slow an analysis is, analyses get at most ANALYSIS_SHARE of the time while
+training, and while training an analysis whose view is hidden does not run at all. The worker never touches a
+widget.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 import threading
 import time
 import weakref
@@ -28,14 +30,21 @@ from explorer.snapshot import DEFAULT_PROBE, Snapshot
 
 AnalysisFn = Callable[[Trainer, "np.ndarray | None"], object]
 
-CHUNK_SECONDS = 0.015  # training time per chunk at full speed: short enough for prompt controls
+CHUNK_SECONDS = 0.06  # training time per chunk at full speed: short enough for prompt controls, long enough that
+# the held-out evaluation after each chunk stays a small share (with ~15 ms chunks it took a fifth of the time),
+# and above OVERHEAD_SHARE times that evaluation as usually measured, so a one-off measurement that came out
+# high or low does not decide how much of the time training gets
 SNAPSHOT_INTERVAL = 1 / 30  # at most ~30 snapshots a second
 SLOW_TICK_SECONDS = 1 / 30  # in slow motion, at most this often a tick (each one or a few updates)
 MIN_SPEED = 1e-4  # slowest speed fraction accepted by set_speed
 MAX_CHUNK_SAMPLES = 1 << 20
-ANALYSIS_SHARE = 0.1  # while training, analyses together take at most about this share of the worker's time
+ANALYSIS_SHARE = 0.05  # while training, analyses together take at most about this share of the worker's time
 OVERHEAD_SHARE = 4  # a chunk trains at least this many times as long as its fixed held-out evaluation takes ...
 MAX_CHUNK_SECONDS = 0.1  # ... but not longer than this, so controls still apply promptly
+# How long a thread that wants the interpreter waits before the one running Python must hand it over. Python's
+# default, 5 ms, makes every call into Python from the GUI thread (each paint of a plot, each snapshot) wait up to
+# that long while training runs, and a paint that needs the interpreter for 10 ms then takes 30 ms or more.
+GIL_SWITCH_SECONDS = 0.001
 
 # Every thread started by start_in_thread, so tests can check none is left running.
 LIVE_THREADS: weakref.WeakSet[QThread] = weakref.WeakSet()
@@ -45,9 +54,13 @@ LIVE_THREADS: weakref.WeakSet[QThread] = weakref.WeakSet()
 class _Analysis:
     fn: AnalysisFn
     period_s: float
+    wanted: Callable[[], bool] | None = None  # None: always wanted
     last_run: float = -math.inf  # time.monotonic() of the last run
     duration: float = 0.0  # seconds the last run took
     enabled: bool = True
+
+    def is_wanted(self) -> bool:
+        return self.wanted is None or bool(self.wanted())
 
 
 class TrainingWorker(QObject):
@@ -101,13 +114,19 @@ class TrainingWorker(QObject):
     def state(self) -> str:
         return self._state
 
-    def add_analysis(self, name: str, fn: AnalysisFn, period_s: float) -> None:
+    def add_analysis(self, name: str, fn: AnalysisFn, period_s: float,
+                     wanted: Callable[[], bool] | None = None) -> None:
         """Run fn(trainer, unit_scale) in the worker thread every period_s seconds while training (and on
-        refresh); its latest result rides on every snapshot as snapshot.analyses[name]. Replaces a same-named one."""
+        refresh); its latest result rides on every snapshot as snapshot.analyses[name]. Replaces a same-named one.
+
+        wanted() (called in the worker thread, so it must be thread-safe; typically "is its view on screen?") is
+        asked before each run while training: when it says no, fn is not called at all and the last result stays,
+        so a hidden view costs training nothing. Whoever shows the view again asks for a refresh. While paused,
+        forced runs (refresh, reset, step) call fn regardless, and fn decides what is worth computing."""
         if period_s < 0 or not math.isfinite(period_s):
             raise ValueError(f"period must be a finite number of seconds >= 0, got {period_s}")
         with self._analyses_lock:
-            self._analyses[name] = _Analysis(fn, float(period_s))
+            self._analyses[name] = _Analysis(fn, float(period_s), wanted)
 
     def analysis_names(self) -> list[str]:
         """Names of the registered analyses; callable from any thread."""
@@ -399,6 +418,10 @@ class TrainingWorker(QObject):
         with self._analyses_lock:
             return [(name, a) for name, a in self._analyses.items() if a.enabled]
 
+    def _should_run(self, analysis: _Analysis) -> bool:
+        """Enabled, and while training also wanted (see add_analysis)."""
+        return analysis.enabled and (self._state != "training" or analysis.is_wanted())
+
     def _force_analyses(self) -> None:
         """Run every analysis soon, one per event-loop turn, then send a snapshot."""
         self._forced = [name for name, _ in self._enabled_analyses()]
@@ -413,7 +436,7 @@ class TrainingWorker(QObject):
             name = self._forced.pop(0)
             with self._analyses_lock:
                 analysis = self._analyses.get(name)
-            if analysis is not None and analysis.enabled:
+            if analysis is not None and self._should_run(analysis):
                 self._run_analysis(name, analysis)
                 break
         if self._forced:
@@ -425,10 +448,10 @@ class TrainingWorker(QObject):
     def _run_due_analysis(self) -> None:
         """Run the most overdue analysis, if any is due. An analysis waits at least its period, and longer when
         analyses are slow, so that all of them together take about ANALYSIS_SHARE of the time."""
-        enabled = self._enabled_analyses()
+        enabled = [(name, analysis) for name, analysis in self._enabled_analyses() if self._should_run(analysis)]
         now = time.monotonic()
-        # Each runs at most once per (all analyses' run time) / ANALYSIS_SHARE, so together they take at most
-        # that share of the time; quick ones (those whose views are hidden return at once) cost nothing.
+        # Each runs at most once per (the wanted analyses' run time) / ANALYSIS_SHARE, so together they take at
+        # most that share of the time; quick ones (results that are still exact) cost nothing.
         shared_interval = sum(analysis.duration for _, analysis in enabled) / ANALYSIS_SHARE
         overdue = []
         for name, analysis in enabled:
@@ -477,6 +500,7 @@ class TrainingWorker(QObject):
 
 def start_in_thread(worker: TrainingWorker) -> QThread:
     """Move worker to a new QThread and start it; worker.start runs first in that thread."""
+    sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_SECONDS))  # keep the GUI thread responsive
     thread = QThread()
     thread.setObjectName("training")
     worker.moveToThread(thread)

@@ -380,3 +380,42 @@ def test_install_adds_the_tabs_and_drives_the_worker(qtbot, trainer: Trainer) ->
                                       insights.gate_saturation(trainer.params, 8).high)
     finally:
         window.close()
+
+
+def test_hidden_insight_views_compute_nothing_while_training(qtbot) -> None:
+    from explorer.main_window import MainWindow
+
+    window = MainWindow(trainer=Trainer(TrainConfig(seed=0, learning_rate=0.001)), restore_layout=False)
+    qtbot.addWidget(window)
+    try:
+        step_through = StepThrough()
+        window.add_tab(step_through, "Step through")  # the tab on screen; every insight view is hidden
+        window.walkthrough = step_through
+        views = insights_install.install(window)
+        window.resize(1280, 800)
+        window.show()
+        qtbot.waitExposed(window)
+        names = [error_grid.ANALYSIS, length.ANALYSIS, saturation.ANALYSIS, gradients.ANALYSIS, knockout.ANALYSIS]
+        qtbot.waitUntil(lambda: all(isinstance(latest(window, name), Measured) for name in names), timeout=60_000)
+        computed: dict[str, list[int]] = {name: [] for name in names}
+        for name in names:
+            analysis = views.analyses[name]
+
+            def counting(trainer: Trainer, unit_scale, real=analysis.compute, name=name):
+                computed[name].append(trainer.samples_seen)
+                return real(trainer, unit_scale)
+
+            analysis.compute = counting
+        snapshots: list[object] = []
+        window.sigSnapshotReceived.connect(snapshots.append)
+        window.request_play()
+        qtbot.waitUntil(lambda: window.latest_snapshot.state == "training", timeout=30_000)
+        window.request_refresh()  # while training, even a refresh leaves hidden views alone
+        qtbot.waitUntil(lambda: len(snapshots) >= 10 and snapshots[-1].samples_seen > 0, timeout=60_000)
+        assert computed == {name: [] for name in names}, "nothing computed for views nobody sees"
+        assert window.select_tab("Length")  # shown: computed on the weights being trained
+        qtbot.waitUntil(lambda: latest(window, length.ANALYSIS).samples_seen > 0, timeout=60_000)
+        assert computed[length.ANALYSIS]
+        assert all(computed[name] == [] for name in names if name != length.ANALYSIS)
+    finally:
+        window.close()

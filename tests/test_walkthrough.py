@@ -148,6 +148,11 @@ def test_backward_view_equals_core_backward(panel: WalkthroughPanel, trainer: Tr
         x, plotted = curve.getOriginalDataset()
         np.testing.assert_array_equal(x, np.arange(8))
         np.testing.assert_allclose(plotted, np.maximum(expected, 1e-12), rtol=1e-9)
+    # The view is fixed (not refitted with every trace) but always shows every value and every bit.
+    (left, right), (low, high) = panel.backward_plot.getPlotItem().getViewBox().viewRange()  # y in log10
+    assert left < 0 and right > 7
+    for values in panel.backward_values.values():
+        assert low <= np.log10(np.maximum(values, 1e-12)).min() and np.log10(values).max() <= high
     for t in (1, 6):
         panel.set_step(t)
         assert panel.detail_labels["gradient"].text() == f"{norms_h[t]:.2e},  {norms_c[t]:.2e}"
@@ -285,6 +290,11 @@ def test_carry_finder_result_is_named_and_highlighted(panel: WalkthroughPanel, t
     assert "all 16,384 pairs" in text and "sample 1,234" in text
     header = panel.unit_model.headerData(7, Qt.Orientation.Vertical, DISPLAY)
     assert "◆" in header and "◆" not in panel.unit_model.headerData(11, Qt.Orientation.Vertical, DISPLAY)
+    font = Qt.ItemDataRole.FontRole
+    assert panel.unit_model.headerData(7, Qt.Orientation.Vertical, font).bold()  # carriers stand out
+    assert panel.unit_model.headerData(11, Qt.Orientation.Vertical, font) is None
+    assert "carry finder: unit 7" in panel.unit_model.headerData(7, Qt.Orientation.Vertical,
+                                                                 Qt.ItemDataRole.ToolTipRole)
 
 
 def test_real_carry_finder_result_is_shown(panel: WalkthroughPanel, trainer: Trainer) -> None:
@@ -367,8 +377,13 @@ class FakeWindow(QObject):
         self.tabs: list[tuple[QWidget, str, str]] = []
         self.heatmaps = FakeHeatmaps()
         self.analyses: dict[str, tuple] = {}
-        self.worker = types.SimpleNamespace(add_analysis=lambda name, fn, period: self.analyses.update(
-            {name: (fn, period)}))
+        self.wanted: dict[str, object] = {}
+
+        def add_analysis(name: str, fn: object, period: float, wanted: object = None) -> None:
+            self.analyses[name] = (fn, period)
+            self.wanted[name] = wanted
+
+        self.worker = types.SimpleNamespace(add_analysis=add_analysis)
         self.latest_snapshot = snapshot
 
     def add_tab(self, widget: QWidget, title: str, tooltip: str = "") -> None:
@@ -384,6 +399,12 @@ def test_install_wires_tab_heatmaps_and_carry_analysis(qtbot, trainer: Trainer) 
     assert panel.trace is not None and panel.trace.a == 45  # drew the window's latest snapshot at once
     fn, period = window.analyses[walkthrough.CARRY_ANALYSIS]
     assert 0 < period <= 5
+    wanted = window.wanted[walkthrough.CARRY_ANALYSIS]
+    assert not wanted(), "hidden: the worker skips it while training"
+    panel.show()
+    assert wanted(), "on screen: computed while training too"
+    panel.hide()
+    assert not wanted()
     result = fn(trainer, None)  # what the worker thread will run
     assert isinstance(result, carry.CarryUnits) and result.samples_seen == trainer.samples_seen
     assert fn(trainer, None) is result  # the panel is hidden: the last result again, nothing computed

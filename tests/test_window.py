@@ -3,10 +3,14 @@ confirmation, tabs, the screenshot command, the desktop entry and the no-display
 
 from __future__ import annotations
 
+import html
+import re
+
 import numpy as np
+import pyqtgraph as pg
 import pytest
-from PySide6.QtCore import QPointF, Qt
-from PySide6.QtGui import QImage
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QImage
 from PySide6.QtWidgets import QLabel, QMessageBox
 
 import core
@@ -14,6 +18,7 @@ from core.trainer import TrainConfig, Trainer
 from explorer import app, desktop
 from explorer.main_window import MainWindow
 from explorer.panels.controls import lr_to_position, position_to_lr
+from explorer.panels.heatmaps import HEATMAPS, WRONG_COLOR, bit_rows_html
 
 WAIT_MS = 30_000
 
@@ -323,3 +328,88 @@ def test_screenshot_of_a_missing_tab_is_refused(tmp_path, capsys):
     assert app.run(["--screenshot", str(tmp_path / "x.png"), "--tab", "no such view"]) == 2
     assert "no tab called 'no such view'" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_a_view_in_a_hidden_dock_is_not_drawn_but_catches_up_when_shown(qtbot, window):
+    view = CountingView()
+    window.add_tab(view, "Counting")
+    assert view.seen and set(view.seen) == {0}, "the visible tab is filled at once"
+    shown = len(view.seen)
+    drawn = []
+    window.sigSnapshot.connect(drawn.append)
+    window.tabs_dock.hide()
+    window.step_action.trigger()
+    qtbot.waitUntil(lambda: bool(drawn) and drawn[-1].samples_seen == 1, timeout=WAIT_MS)  # a frame was drawn
+    assert len(view.seen) == shown, "the dock is hidden: its view is not redrawn"
+    window.tabs_dock.show()
+    assert view.seen[-1] == 1, "shown again: the latest snapshot at once"
+
+
+def test_the_latest_snapshot_is_drawn_when_training_stops(qtbot, window):
+    drawn = []
+    window.sigSnapshot.connect(drawn.append)
+    window.play_action.trigger()
+    qtbot.waitUntil(lambda: len(drawn) >= 3, timeout=WAIT_MS)
+    window.request_pause()
+    qtbot.waitUntil(lambda: window.latest_snapshot.state == "paused", timeout=WAIT_MS)
+    # Frames are paced while training, but the last snapshot is never left undrawn.
+    qtbot.waitUntil(lambda: drawn[-1] is window.latest_snapshot, timeout=WAIT_MS)
+    assert samples_shown(window) == window.latest_snapshot.samples_seen
+    np.testing.assert_array_equal(window.heatmaps.maps["h"].values, window.latest_snapshot.probe.hidden[1:].T)
+
+
+def test_heatmap_images_show_each_value_in_its_colour(window):
+    heatmaps = window.heatmaps
+    for name, (_title, colormap, levels) in HEATMAPS.items():
+        heatmap = heatmaps.maps[name]
+        units, steps = heatmap.values.shape
+        image = heatmap.image.pixmap().toImage()
+        assert (image.width(), image.height()) == (steps, units)  # one pixel per unit and bit position
+        box, drawn = heatmap.plot.getViewBox(), heatmap.image.sceneBoundingRect()  # pixel (u, t): unit u, bit t
+        expected = QRectF(box.mapViewToScene(QPointF(-0.5, -0.5)), box.mapViewToScene(QPointF(steps - 0.5,
+                                                                                           units - 0.5)))
+        for corner in ("topLeft", "bottomRight"):
+            expected_point = getattr(expected.normalized(), corner)()
+            assert getattr(drawn, corner)().toTuple() == pytest.approx(expected_point.toTuple()), name
+        lut = pg.colormap.get(colormap).getLookupTable(nPts=256, alpha=False)
+        low, high = levels
+        for unit, step in ((0, 0), (units // 2, steps // 2), (units - 1, steps - 1)):
+            index = int(np.clip((heatmap.values[unit, step] - low) * 256 / (high - low), 0, 255))
+            assert QColor(image.pixel(step, unit)).getRgb()[:3] == tuple(int(c) for c in lut[index]), name
+    cell = heatmaps.maps["c"]
+    heatmaps.cell_range.setValue(0.25)  # a narrower colour range: values beyond it take the end colours
+    image = cell.image.pixmap().toImage()
+    lut = pg.colormap.get("CET-D1").getLookupTable(nPts=256, alpha=False)
+    unit, step = np.unravel_index(np.argmax(cell.values), cell.values.shape)
+    assert cell.values[unit, step] > 0.25
+    assert QColor(image.pixel(int(step), int(unit))).getRgb()[:3] == tuple(int(c) for c in lut[255])
+    assert tuple(cell.colorbar.levels()) == (-0.25, 0.25)
+
+
+def test_output_bars_and_true_bits_follow_the_probe(window):
+    heatmaps, trace = window.heatmaps, window.latest_snapshot.probe
+    np.testing.assert_allclose([bar.rect().height() for bar in heatmaps.prob_bars], trace.probs)
+    assert [bar.rect().center().x() for bar in heatmaps.prob_bars] == pytest.approx(list(range(trace.n_bits)))
+    wrong = [bar.brush().color().name() == "#d62728" for bar in heatmaps.prob_bars]
+    assert wrong == [bool(w) for w in trace.wrong_bits]
+    assert [(dot.pos().x(), dot.pos().y()) for dot in heatmaps.true_bits] == [
+        (float(t), float(bit)) for t, bit in enumerate(trace.bits_sum)]
+
+
+def test_bit_rows_are_written_msb_first_with_wrong_bits_and_the_step_marked():
+    predicted, true = np.array([0, 0, 0, 0, 1, 0, 1, 0]), np.array([0, 0, 0, 0, 1, 1, 1, 0])  # LSB first
+    text = bit_rows_html(45, 67, predicted, true, 8, step=3)
+    rows = html.unescape(re.sub(r"<[^>]+>", "", text.split("<pre")[1].split("</pre>")[0].split(">", 1)[1]))
+    assert rows.split("\n") == [
+        "bit       7 6 5 4 3 2 1 0",
+        "a         0 0 1 0 1 1 0 1 = 45",
+        "b         0 1 0 0 0 0 1 1 = 67",
+        "a + b     0 1 1 1 0 0 0 0 = 112",
+        "predicted 0 1 0 1 0 0 0 0 = 80",
+    ]
+    assert f"<font color='{WRONG_COLOR}'>0</font>" in text and "1 wrong bit" in text
+    assert text.count("background:#ffd8d8") == 4, "column 3 shaded in the four rows of bits"
+    wide = bit_rows_html(45, 67, np.zeros(12, int), np.zeros(12, int), 12)
+    rows = html.unescape(re.sub(r"<[^>]+>", "", wide.split("<pre")[1].split(">", 1)[1]))
+    header, first = rows.split("\n")[:2]
+    assert header.endswith("11 10  9  8  7  6  5  4  3  2  1  0") and first.index("=") == len(header) + 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 from PySide6.QtCore import QObject, QThread, Signal, Slot
@@ -294,3 +296,29 @@ def test_training_pauses_when_every_sum_is_right(qtbot, make_worker):
     solved = remote.latest
     assert solved.solved_at is not None and "solved" in solved.message
     assert evaluate(solved.params, 8).accuracy == 1.0, "every one of the 16,384 sums is right"
+
+
+def test_an_analysis_nobody_looks_at_does_not_run_while_training(qtbot, make_worker):
+    calls: list[int] = []
+    on_screen = threading.Event()
+
+    def watched(trainer: Trainer, unit_scale):
+        calls.append(trainer.samples_seen)
+        return trainer.samples_seen
+
+    worker, remote = make_worker(Trainer(slow_config()))
+    worker.add_analysis("watched", watched, 0.0, wanted=on_screen.is_set)
+    remote.refresh.emit()  # paused: forced runs compute whatever is registered
+    qtbot.waitUntil(lambda: "watched" in remote.latest.analyses, timeout=WAIT_MS)
+    assert remote.latest.analyses["watched"] == 0
+    remote.play.emit()
+    qtbot.waitUntil(lambda: remote.latest.state == "training" and remote.latest.samples_seen > 0, timeout=WAIT_MS)
+    before = len(calls)
+    remote.refresh.emit()  # a refresh while training runs only the analyses someone looks at
+    snapshots = len(remote.snapshots)
+    qtbot.waitUntil(lambda: len(remote.snapshots) >= snapshots + 5, timeout=WAIT_MS)  # several chunks later
+    assert len(calls) == before, "hidden: never called while training"
+    assert remote.latest.analyses["watched"] == 0, "its last result stays"
+    on_screen.set()  # shown (its view would also ask for a refresh)
+    qtbot.waitUntil(lambda: remote.latest.analyses["watched"] > 0, timeout=WAIT_MS)
+    assert len(calls) > before

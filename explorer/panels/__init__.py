@@ -3,8 +3,10 @@ existing plot items (no heavy math while painting)."""
 
 from __future__ import annotations
 
+import time
+
 import pyqtgraph as pg
-from PySide6.QtGui import QResizeEvent
+from PySide6.QtGui import QPaintEvent, QResizeEvent
 from PySide6.QtWidgets import QGraphicsItem, QLabel, QSizePolicy, QWidget
 
 BIT_AXIS_LABEL = "bit position (LSB → MSB)"
@@ -18,6 +20,35 @@ def configure_pyqtgraph() -> None:
     if not _configured:
         pg.setConfigOptions(background="w", foreground="k", antialias=False, imageAxisOrder="row-major")
         _configured = True
+
+
+class _PaintClock:
+    """GUI-thread time spent painting plots. A plot's items are drawn by Python, which holds the interpreter the
+    training thread needs, so the window counts this time as drawing when it paces its frames."""
+
+    seconds = 0.0
+
+
+def painting_seconds() -> float:
+    """Thread time spent in paint events of the plots made with the classes below, since the start."""
+    return _PaintClock.seconds
+
+
+class _TimedPaint:
+    def paintEvent(self, event: QPaintEvent) -> None:
+        started = time.thread_time()
+        try:
+            super().paintEvent(event)  # type: ignore[misc]
+        finally:
+            _PaintClock.seconds += time.thread_time() - started
+
+
+class GraphicsLayoutWidget(_TimedPaint, pg.GraphicsLayoutWidget):
+    """pg.GraphicsLayoutWidget whose painting time is counted (see painting_seconds)."""
+
+
+class PlotWidget(_TimedPaint, pg.PlotWidget):
+    """pg.PlotWidget whose painting time is counted (see painting_seconds)."""
 
 
 class SteadyLabel(QWidget):
@@ -55,6 +86,13 @@ def outward_ticks(plot: pg.PlotItem) -> None:
         axis.setStyle(tickLength=4)
         axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
     plot.titleLabel.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+
+
+def unclipped(plot: pg.PlotItem) -> None:
+    """Let the plot's view stop clipping its items, for plots whose items all lie inside the range shown. A
+    clipping view is asked for its bounds (in Python) whenever an item in it changes, apart from painting, and
+    each such call has to take the interpreter from the training thread."""
+    plot.getViewBox().setFlag(QGraphicsItem.GraphicsItemFlag.ItemClipsChildrenToShape, False)
 
 
 def panel_title(text: str, parent: QWidget | None = None) -> QLabel:

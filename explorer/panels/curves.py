@@ -7,7 +7,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSizePolicy, QSlider, QVBoxLayout, QWidget
 
-from explorer.panels import configure_pyqtgraph, outward_ticks, panel_title
+from explorer.panels import GraphicsLayoutWidget, configure_pyqtgraph, outward_ticks, panel_title
 from explorer.snapshot import Snapshot
 
 LOSS_COLOR = "#1f77b4"
@@ -85,7 +85,7 @@ class CurvesPanel(QWidget):
         header.addSpacing(12)
         header.addWidget(self.readout, 1)
 
-        self.view = pg.GraphicsLayoutWidget()
+        self.view = GraphicsLayoutWidget()
         self.view.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Ignored)
         self.view.setMinimumHeight(120)
         self.loss_plot = self.view.addPlot(row=0, col=0)

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QStackedWidget, 
 
 from core import task
 from core.insights import GRID_MAX_BITS, ErrorGrid, Measured
-from explorer.panels import BIT_AXIS_LABEL, bit_ticks, configure_pyqtgraph, panel_title
+from explorer.panels import BIT_AXIS_LABEL, GraphicsLayoutWidget, bit_ticks, configure_pyqtgraph, panel_title
 
 ANALYSIS = "error_grid"  # snapshot.analyses key: a Measured holding an ErrorGrid
 RIGHT_COLOR = "#dcebdc"  # every bit right: a pale green, so the mistakes stand out
@@ -58,7 +58,7 @@ class ErrorGridView(QWidget):
         configure_pyqtgraph()
         self.grid: ErrorGrid | None = None
         self._shape_key: tuple[int, bool] = (0, False)
-        self.view = pg.GraphicsLayoutWidget()
+        self.view = GraphicsLayoutWidget()
         self.view.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Ignored)
         self.view.setMinimumHeight(120)
         self.plot = self.view.addPlot()
@@ -163,7 +163,7 @@ class ErrorGridPanel(QWidget):
         self.grid_view.sigPairClicked.connect(self.sigPairClicked)
 
         # The summary page for widths with too many pairs to draw.
-        self.summary_view = pg.GraphicsLayoutWidget()
+        self.summary_view = GraphicsLayoutWidget()
         self.summary_view.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Ignored)
         self.histogram_plot = self.summary_view.addPlot(row=0, col=0)
         self.histogram_plot.setTitle("How many bits of the sum are wrong", size="10pt")

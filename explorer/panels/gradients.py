@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.insights import GradientCheck, GradientNorms, Measured
-from explorer.panels import BIT_AXIS_LABEL, bit_ticks, configure_pyqtgraph, panel_title
+from explorer.panels import BIT_AXIS_LABEL, GraphicsLayoutWidget, bit_ticks, configure_pyqtgraph, panel_title
 
 ANALYSIS = "gradients"  # snapshot.analyses key: a Measured holding GradientNorms
 CHECK_ANALYSIS = "gradient_check"  # a Measured holding a GradientCheck, its request number the button press
@@ -62,7 +62,7 @@ class GradientsPanel(QWidget):
         self.log_y.setChecked(True)
         self.log_y.setToolTip("Logarithmic gradient axis: vanishing gradients show as a steady slope")
         self.log_y.toggled.connect(self._on_log_y)
-        self.view = pg.GraphicsLayoutWidget()
+        self.view = GraphicsLayoutWidget()
         self.view.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Ignored)
         self.view.setMinimumHeight(120)
         self.view.setToolTip("‖∂loss/∂h_t‖ and ‖∂loss/∂c_t‖ for one addition's loss (its mean cross-entropy over "

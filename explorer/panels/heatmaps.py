@@ -8,10 +8,12 @@ import html
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QCursor, QGuiApplication, QPen
+from PySide6.QtGui import QCursor, QGuiApplication, QImage, QPen, QPixmap
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
+    QGraphicsEllipseItem,
     QGraphicsItem,
+    QGraphicsPixmapItem,
     QGraphicsRectItem,
     QHBoxLayout,
     QLabel,
@@ -25,11 +27,13 @@ from PySide6.QtWidgets import (
 from core import task
 from explorer.panels import (
     BIT_AXIS_LABEL,
+    GraphicsLayoutWidget,
     SteadyLabel,
     bit_ticks,
     configure_pyqtgraph,
     make_title,
     outward_ticks,
+    unclipped,
     unit_tick_spacing,
 )
 from explorer.snapshot import Snapshot
@@ -52,15 +56,43 @@ STATE_ROW = ("c", "h")
 HIGHLIGHT_COLOR = (220, 30, 30)
 WRONG_COLOR = "#d62728"
 RIGHT_COLOR = "#2c7fb8"
+BAR_WIDTH = 0.7  # of a bit position
+TRUE_BIT_SIZE = 8  # pixels across the circle marking a true bit
+
+
+def argb_lookup_table(colormap: pg.ColorMap, n_colors: int = 256) -> np.ndarray:
+    """(n_colors,) uint32 0xAARRGGBB: the colormap as opaque pixels, for QImage.Format_ARGB32."""
+    rgb = colormap.getLookupTable(nPts=n_colors, alpha=False).astype(np.uint32)
+    return (0xFF000000 | (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]).astype(np.uint32)
+
+
+def colour_image(values: np.ndarray, levels: tuple[float, float], lut: np.ndarray) -> QImage:
+    """values (rows, columns) coloured through lut between levels (beyond them: the end colours), as an image
+    with one pixel per value. The same mapping as pyqtgraph's ImageItem with these levels and colormap."""
+    low, high = levels
+    scaled = (np.asarray(values, dtype=np.float64) - low) * (len(lut) / (high - low))
+    with np.errstate(invalid="ignore"):  # a NaN becomes some integer, clipped to an end colour below
+        index = scaled.astype(np.intp)
+    pixels = np.ascontiguousarray(lut[np.clip(index, 0, len(lut) - 1)])
+    rows, columns = pixels.shape
+    return QImage(pixels.tobytes(), columns, rows, 4 * columns, QImage.Format.Format_ARGB32).copy()
 
 
 class _Heatmap:
-    """One PlotItem holding an ImageItem (units × bit positions), its colorbar and highlight marks."""
+    """One PlotItem holding an image (units × bit positions), its colorbar and highlight marks.
+
+    The image is a plain QGraphicsPixmapItem coloured here, not a pyqtgraph ImageItem: painting it runs no
+    Python (an ImageItem re-colours its data in Python on every paint), so the window paints it without taking
+    the interpreter from the training thread.
+    """
 
     def __init__(self, plot: pg.PlotItem, title: str, colormap: str, levels: tuple[float, float],
                  unit_label: bool = True) -> None:
         self.plot = plot
         self.values = np.zeros((1, 1))  # (H, T) as drawn, for the hover readout
+        self.levels = levels
+        self._colormap = pg.colormap.get(colormap)
+        self._lut = argb_lookup_table(self._colormap)
         plot.setTitle(title, size="10pt")
         plot.setLabel("bottom", BIT_AXIS_LABEL)
         if unit_label:  # the first plot of a row names the shared unit axis
@@ -69,13 +101,21 @@ class _Heatmap:
         plot.setMenuEnabled(False)
         plot.hideButtons()
         outward_ticks(plot)
+        unclipped(plot)  # the image fills the range shown exactly; the marks lie on it
         plot.invertY(True)  # unit 0 at the top, as in a matrix
-        self.image = pg.ImageItem(axisOrder="row-major")
-        plot.addItem(self.image)
-        self.colorbar = pg.ColorBarItem(values=levels, colorMap=pg.colormap.get(colormap), interactive=False,
-                                        width=12)
-        self.colorbar.setImageItem(self.image, insert_in=plot)
-        self.colorbar.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)  # static: draw it once
+        self.image = QGraphicsPixmapItem()
+        self.image.setShapeMode(QGraphicsPixmapItem.ShapeMode.BoundingRectShape)
+        self.image.setOffset(-0.5, -0.5)  # pixel (u, t) covers unit u ± 0.5 and bit t ± 0.5
+        plot.addItem(self.image, ignoreBounds=True)
+        self.colorbar = pg.ColorBarItem(values=levels, colorMap=self._colormap, interactive=False, width=12)
+        plot.layout.addItem(self.colorbar, 2, 5)  # right of the plot, where ColorBarItem.setImageItem puts it
+        plot.layout.setColumnFixedWidth(4, 5)
+        # Static: drawn once into pixmaps (the bar's frame and scale are axes of their own). A view draws nothing
+        # itself here, so Qt need not call its paint (in Python) on every frame either.
+        for item in (self.colorbar, *(self.colorbar.getAxis(side) for side in ("left", "right", "top", "bottom"))):
+            item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        for box in (plot.getViewBox(), self.colorbar.getViewBox()):
+            box.setFlag(QGraphicsItem.GraphicsItemFlag.ItemHasNoContents)
         self.step_mark = QGraphicsRectItem()
         pen = QPen(pg.mkColor(*HIGHLIGHT_COLOR))
         pen.setWidth(2)
@@ -86,23 +126,33 @@ class _Heatmap:
         plot.addItem(self.step_mark)
         self.unit_marks = pg.PlotDataItem(pen=pg.mkPen(HIGHLIGHT_COLOR, width=2), connect="pairs")
         self.unit_marks.setZValue(10)
+        self.unit_marks.curve.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)  # redrawn when moved
+        self.unit_marks.hide()  # hidden while it marks nothing: not even asked for its bounds on each paint
         plot.addItem(self.unit_marks)
         self.shape = (0, 0)
 
     def set_values(self, values: np.ndarray) -> bool:
         """values (H, T); the range and ticks change only when the shape does (then returns True)."""
         self.values = values
-        self.image.setImage(values, autoLevels=False)
+        self._draw_image()
         if values.shape != self.shape:
             self.shape = values.shape
             units, steps = values.shape
-            self.image.setRect(QRectF(-0.5, -0.5, steps, units))
             self.plot.setRange(xRange=(-0.5, steps - 0.5), yRange=(-0.5, units - 0.5), padding=0)
             self.plot.getAxis("bottom").setTicks(bit_ticks(steps))
             major, minor = unit_tick_spacing(units)
             self.plot.getAxis("left").setTickSpacing(major, minor)
             return True
         return False
+
+    def set_levels(self, levels: tuple[float, float]) -> None:
+        """Colour range of the image and its colorbar."""
+        self.levels = levels
+        self.colorbar.setLevels(levels)
+        self._draw_image()
+
+    def _draw_image(self) -> None:
+        self.image.setPixmap(QPixmap.fromImage(colour_image(self.values, self.levels, self._lut)))
 
     def mark_step(self, t: int | None) -> None:
         units, steps = self.shape
@@ -117,6 +167,7 @@ class _Heatmap:
         chosen = [u for u in units if 0 <= u < rows]
         if not chosen:
             self.unit_marks.setData([], [])
+            self.unit_marks.hide()
             return
         xs, ys = [], []
         for u in chosen:  # a box around each row: top and bottom edges as line pairs
@@ -124,6 +175,7 @@ class _Heatmap:
                 xs += [-0.5, steps - 0.5]
                 ys += [y, y]
         self.unit_marks.setData(xs, ys)
+        self.unit_marks.show()
 
 
 class _SteadyTextItem(pg.LabelItem):
@@ -184,7 +236,7 @@ class HeatmapPanel(QWidget):
 
         # One scene for all plots (one paint per frame, not seven): gates on the first row; cell, hidden,
         # output and the bits on the second.
-        self.view = pg.GraphicsLayoutWidget()
+        self.view = GraphicsLayoutWidget()
         self.view.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Ignored)
         self.view.setMinimumHeight(240)
         self.view.ci.setSpacing(4)
@@ -200,6 +252,9 @@ class HeatmapPanel(QWidget):
         self.bit_rows.setMinimumSize(230, 0)
         self.bit_rows.setToolTip("The probe addition as bits, written MSB first as people write numbers;"
                                  " wrong predicted bits are red")
+        # Next to the bars that change with every snapshot: as a cached pixmap the text is laid out and drawn
+        # again only when it changes.
+        self.bit_rows.item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.view.addItem(self.bit_rows, row=1, col=len(STATE_ROW) + 1)
         for col in range(len(GATE_ROW)):
             self.view.ci.layout.setColumnStretchFactor(col, 1)
@@ -230,18 +285,24 @@ class HeatmapPanel(QWidget):
         plot.setMenuEnabled(False)
         plot.hideButtons()
         plot.setYRange(-0.08, 1.1, padding=0)
-        plot.addItem(pg.InfiniteLine(0.5, angle=0, pen=pg.mkPen((120, 120, 120), style=Qt.PenStyle.DashLine)))
-        self.prob_bars = pg.BarGraphItem(x=[0], height=[0], width=0.7, brush=RIGHT_COLOR)
-        plot.addItem(self.prob_bars)
-        self.true_bits = pg.ScatterPlotItem(symbol="o", size=8, pen=pg.mkPen("k", width=1.5), brush=pg.mkBrush("w"))
-        self.true_bits.setZValue(5)
-        plot.addItem(self.true_bits)
+        unclipped(plot)  # bars reach 1 at most, the lines and the step mark span only the range shown
+        half = pg.InfiniteLine(0.5, angle=0, pen=pg.mkPen((120, 120, 120), style=Qt.PenStyle.DashLine))
+        plot.addItem(half)
+        # Bars and true-bit circles are plain Qt items, one per bit: the scene paints them without running any
+        # Python (pyqtgraph's bar and scatter items compute their bounds and draw in Python on every paint).
+        self.prob_bars: list[QGraphicsRectItem] = []
+        self.true_bits: list[QGraphicsEllipseItem] = []
         self.prob_step_mark = pg.LinearRegionItem((0, 0), movable=False, brush=(220, 30, 30, 40),
                                                   pen=pg.mkPen(HIGHLIGHT_COLOR))
         self.prob_step_mark.hide()
         plot.addItem(self.prob_step_mark)
+        # These rarely change but overlap the bars, so each new picture would paint them again in Python: kept
+        # as cached pixmaps, they are redrawn only when they change.
+        for item in (half, self.prob_step_mark):
+            item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self._prob_steps = 0
         self._prob_wrong: tuple[bool, ...] = ()
+        self._true_bits_shown: tuple[int, ...] = ()
         self.prob_values = np.zeros(0)
 
     def _show_nothing(self) -> None:
@@ -306,20 +367,50 @@ class HeatmapPanel(QWidget):
     # ---- drawing helpers ------------------------------------------------------------------------------------
     def _update_probs(self, trace) -> None:
         steps = trace.n_bits
-        x = np.arange(steps)
-        wrong = tuple(bool(w) for w in trace.wrong_bits)
         self.prob_values = trace.probs
-        if wrong != self._prob_wrong or steps != self._prob_steps:  # colours only change with right/wrong
-            self._prob_wrong = wrong
-            brushes = [pg.mkBrush(WRONG_COLOR if w else RIGHT_COLOR) for w in wrong]
-            self.prob_bars.setOpts(x=x, height=trace.probs, width=0.7, brushes=brushes)
-            self.true_bits.setData(x, trace.bits_sum.astype(float))
-        else:
-            self.prob_bars.setOpts(height=trace.probs)
         if steps != self._prob_steps:
-            self._prob_steps = steps
-            self.prob_plot.setXRange(-0.6, steps - 0.4, padding=0)
-            self.prob_plot.getAxis("bottom").setTicks(bit_ticks(steps))
+            self._make_prob_items(steps)
+        wrong = tuple(bool(w) for w in trace.wrong_bits)
+        if wrong != self._prob_wrong:  # colours only change with right/wrong
+            self._prob_wrong = wrong
+            for bar, is_wrong in zip(self.prob_bars, wrong, strict=True):
+                bar.setBrush(pg.mkBrush(WRONG_COLOR if is_wrong else RIGHT_COLOR))
+        for t, (bar, p) in enumerate(zip(self.prob_bars, trace.probs.tolist(), strict=True)):
+            bar.setRect(QRectF(t - BAR_WIDTH / 2, 0.0, BAR_WIDTH, p))
+        bits = tuple(int(bit) for bit in trace.bits_sum)
+        if bits != self._true_bits_shown:
+            self._true_bits_shown = bits
+            for t, (dot, bit) in enumerate(zip(self.true_bits, bits, strict=True)):
+                dot.setPos(t, bit)
+
+    def _make_prob_items(self, steps: int) -> None:
+        """One bar and one true-bit circle per bit position."""
+        plot = self.prob_plot
+        for item in (*self.prob_bars, *self.true_bits):
+            plot.removeItem(item)
+        edge = QPen(pg.mkColor("k"))
+        edge.setCosmetic(True)
+        ring = QPen(pg.mkColor("k"))
+        ring.setWidthF(1.5)
+        self.prob_bars, self.true_bits = [], []
+        for _ in range(steps):
+            bar = QGraphicsRectItem()
+            bar.setPen(edge)
+            plot.addItem(bar, ignoreBounds=True)
+            self.prob_bars.append(bar)
+            radius = TRUE_BIT_SIZE / 2
+            dot = QGraphicsEllipseItem(-radius, -radius, TRUE_BIT_SIZE, TRUE_BIT_SIZE)
+            dot.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)  # a circle in pixels
+            dot.setPen(ring)
+            dot.setBrush(pg.mkBrush("w"))
+            dot.setZValue(5)
+            plot.addItem(dot, ignoreBounds=True)
+            self.true_bits.append(dot)
+        self._prob_steps = steps
+        self._prob_wrong = ()
+        self._true_bits_shown = ()
+        plot.setXRange(-0.6, steps - 0.4, padding=0)
+        plot.getAxis("bottom").setTicks(bit_ticks(steps))
 
     def _update_bit_rows(self, trace) -> None:
         key = (trace.a, trace.b, trace.predicted, tuple(trace.wrong_bits), self._step, trace.n_bits)
@@ -333,7 +424,7 @@ class HeatmapPanel(QWidget):
         self.sigProbeRequested.emit(self.probe_a.value(), self.probe_b.value())
 
     def _set_cell_range(self, value: float) -> None:
-        self.maps["c"].colorbar.setLevels((-value, value))
+        self.maps["c"].set_levels((-value, value))
 
     def _read_value(self, position) -> None:
         """Show the value under the mouse (position in scene coordinates) beside the pointer."""
@@ -366,39 +457,45 @@ def bit_rows_html(a: int, b: int, predicted_bits: np.ndarray, true_bits: np.ndar
                   step: int | None = None) -> str:
     """The addition as rows of bits, MSB first (as written), wrong predicted bits red, column `step` shaded.
 
-    predicted_bits and true_bits are (T,) LSB first.
+    predicted_bits and true_bits are (T,) LSB first. The rows are preformatted monospace text rather than an
+    HTML table: Qt lays a table out again on every change, about ten times the cost, and the predicted row
+    changes often while the model trains.
     """
-    def cells(bits: np.ndarray, wrong: np.ndarray | None = None) -> str:
+    width = len(str(n_bits - 1))  # characters per column: bit numbers can have two digits
+
+    def cells(texts: list[str], wrong: np.ndarray | None = None, shade: bool = True) -> str:
         out = []
         for t in reversed(range(n_bits)):  # MSB first
-            style = "padding:0 3px;"
-            if step == t:
-                style += "background:#ffd8d8;"
-            text = str(int(bits[t]))
+            text = texts[t].rjust(width)
             if wrong is not None and wrong[t]:
                 text = f"<b><font color='{WRONG_COLOR}'>{text}</font></b>"
-            out.append(f"<td align='center' style='{style}'>{text}</td>")
-        return "".join(out)
+            if shade and step == t:
+                text = f"<span style='background:#ffd8d8'>{text}</span>"
+            out.append(text)
+        return " ".join(out)
+
+    def bits_text(bits: np.ndarray) -> list[str]:
+        return [str(int(bit)) for bit in bits]
 
     predicted_bits = np.asarray(predicted_bits)
     true_bits = np.asarray(true_bits)
     wrong = predicted_bits != true_bits
     predicted = int(task.decode(predicted_bits[:, None].astype(float))[0])
     rows = [
-        ("a", a, cells(task.encode(np.array([a]), n_bits)[:, 0])),
-        ("b", b, cells(task.encode(np.array([b]), n_bits)[:, 0])),
-        ("a + b", a + b, cells(true_bits)),
-        ("predicted", predicted, cells(predicted_bits, wrong)),
+        ("a", a, cells(bits_text(task.encode(np.array([a]), n_bits)[:, 0]))),
+        ("b", b, cells(bits_text(task.encode(np.array([b]), n_bits)[:, 0]))),
+        ("a + b", a + b, cells(bits_text(true_bits))),
+        ("predicted", predicted, cells(bits_text(predicted_bits), wrong)),
     ]
-    header = "".join(f"<td align='center' style='padding:0 3px;color:#777'>{t}</td>" for t in reversed(range(n_bits)))
-    body = "".join(f"<tr><td style='padding-right:6px'>{html.escape(name)}</td>{bits}"
-                   f"<td style='padding-left:6px'>= {value}</td></tr>" for name, value, bits in rows)
+    label_width = max(len(name) for name, _, _ in rows) + 1
+    numbers = cells([str(t) for t in range(n_bits)], shade=False)
+    header = f"<span style='color:#777'>{'bit'.ljust(label_width)}{numbers}</span>"
+    body = "\n".join(f"{html.escape(name.ljust(label_width))}{bits} = {value}" for name, value, bits in rows)
     n_wrong = int(wrong.sum())
     verdict = ("<font color='#2ca02c'>all bits right</font>" if n_wrong == 0
                else f"<font color='{WRONG_COLOR}'>{n_wrong} wrong bit{'s' if n_wrong > 1 else ''} (red)</font>")
     return (
         "<div style='font-size:9pt'><b>The probe addition in bits</b><br>"
         "<span style='color:#555'>read MSB … LSB, as written<br>(heatmap columns: LSB → MSB)</span>"
-        "<table style='font-family:monospace' cellspacing='0'>"
-        f"<tr><td style='color:#777'>bit</td>{header}<td></td></tr>{body}</table>{verdict}</div>"
+        f"<pre style='margin:2px 0'>{header}\n{body}</pre>{verdict}</div>"
     )

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.insights import Knockout, Measured
-from explorer.panels import configure_pyqtgraph, panel_title
+from explorer.panels import GraphicsLayoutWidget, configure_pyqtgraph, panel_title
 from explorer.panels.error_grid import ErrorGridView, describe_knockout, grid_of
 
 ANALYSIS = "knockout"  # snapshot.analyses key: a Measured holding a Knockout
@@ -152,7 +152,7 @@ class KnockoutPanel(QWidget):
         accuracy_column.addSpacing(10)
         accuracy_column.addWidget(self.knocked_label)
         accuracy_column.addStretch(1)
-        self.sweep_view = pg.GraphicsLayoutWidget()
+        self.sweep_view = GraphicsLayoutWidget()
         self.sweep_view.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Ignored)
         self.sweep_view.setMinimumHeight(80)
         self.sweep_view.setToolTip("Exact-sum accuracy with only that one unit knocked out: the lowest bars are the "

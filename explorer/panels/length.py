@@ -11,7 +11,7 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from core.insights import LengthResult, Measured
-from explorer.panels import configure_pyqtgraph, panel_title
+from explorer.panels import GraphicsLayoutWidget, configure_pyqtgraph, panel_title
 from explorer.panels.error_grid import describe_knockout
 
 ANALYSIS = "length"  # snapshot.analyses key: a Measured holding a LengthResult
@@ -33,7 +33,7 @@ class LengthPanel(QWidget):
         self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.note = QLabel()
         self.note.setWordWrap(True)
-        self.view = pg.GraphicsLayoutWidget()
+        self.view = GraphicsLayoutWidget()
         self.view.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Ignored)
         self.view.setMinimumHeight(120)
         self.view.setToolTip("Does the LSTM learn the algorithm? The same weights add longer numbers: one step "

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWi
 
 from core import lstm
 from core.insights import SATURATION_THRESHOLDS, Measured, Saturation
-from explorer.panels import configure_pyqtgraph, panel_title
+from explorer.panels import GraphicsLayoutWidget, configure_pyqtgraph, panel_title
 from explorer.panels.error_grid import describe_knockout
 
 ANALYSIS = "saturation"  # snapshot.analyses key: a Measured holding a Saturation (None for a model without gates)
@@ -36,7 +36,7 @@ class SaturationPanel(QWidget):
         self.note.setWordWrap(True)
         self.note.setToolTip("Karpathy, Johnson & Fei-Fei 2015, \"Visualizing and understanding recurrent "
                              "networks\": left- and right-saturation of LSTM gates")
-        self.view = pg.GraphicsLayoutWidget()
+        self.view = GraphicsLayoutWidget()
         self.view.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Ignored)
         self.view.setMinimumHeight(120)
         self.plot = self.view.addPlot()

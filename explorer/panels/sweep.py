@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 from core import sweep
 from core.sweep import CellResult, SweepResult
 from core.trainer import MAX_HIDDEN, ConfigError, TrainConfig
-from explorer.panels import SteadyLabel, configure_pyqtgraph, outward_ticks, panel_title
+from explorer.panels import GraphicsLayoutWidget, SteadyLabel, configure_pyqtgraph, outward_ticks, panel_title
 
 DEFAULT_LEARNING_RATES = "0.03, 0.1, 0.3, 1"
 DEFAULT_HIDDEN_SIZES = "4, 8, 16, 32"
@@ -132,7 +132,7 @@ class SweepMap(QWidget):
         self._shape: tuple[int, int] = (0, 0)
         self._texts: list[list[pg.TextItem]] = []
         self._levels = (2.0, math.log10(DEFAULT_MAX_SAMPLES))
-        self.view = pg.GraphicsLayoutWidget()
+        self.view = GraphicsLayoutWidget()
         self.view.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Ignored)
         self.view.setMinimumHeight(150)
         self.plot = self.view.addPlot(enableMenu=False)

@@ -13,20 +13,12 @@ import time
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import (
-    QAbstractTableModel,
-    QEvent,
-    QModelIndex,
-    QObject,
-    QPersistentModelIndex,
-    Qt,
-    QTimer,
-    Signal,
-)
-from PySide6.QtGui import QColor, QFont, QHideEvent, QKeyEvent, QShowEvent
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QFont, QHideEvent, QKeyEvent, QShowEvent, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QFormLayout,
     QFrame,
+    QGraphicsItem,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
@@ -43,6 +35,7 @@ from PySide6.QtWidgets import (
 
 from core import carry, lstm, probe, task
 from core.probe import Trace
+from explorer.panels import PlotWidget
 
 CARRY_ANALYSIS = "carry"  # key of the carry finder's result in snapshot.analyses
 DEFAULT_OPERANDS = (45, 67)  # the original notebook's example
@@ -84,111 +77,99 @@ GRADIENT_COLUMN = len(UNIT_COLUMNS) - 1
 SIGMOID_COLUMNS = (0, 1, 3)  # i, f, o lie in 0..1
 
 
-_TABLE_ROLES = frozenset({
-    Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.UserRole, Qt.ItemDataRole.TextAlignmentRole,
-    Qt.ItemDataRole.BackgroundRole, Qt.ItemDataRole.ToolTipRole,
-})
 _ALIGN_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
 
-class UnitTableModel(QAbstractTableModel):
-    """Rows are units, columns are i, f, g, o, c_{t-1}, c_t, h_t, dL/dc_t at one step. Qt.UserRole gives the float."""
+class UnitTableModel(QStandardItemModel):
+    """Rows are units, columns are i, f, g, o, c_{t-1}, c_t, h_t, dL/dc_t at one step. Qt.UserRole gives the float.
+
+    Every cell's text, colour, value and tooltip are stored in Qt's own items when the values change, so the table
+    paints without calling back into Python: a Python model is asked for several roles of every cell on each paint,
+    and each of those calls has to take the interpreter from the training thread (a few ms each while it trains).
+    """
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(0, len(UNIT_COLUMNS))
         self._values = np.zeros((0, len(UNIT_COLUMNS)))  # (H, 8)
         self._step = 0
         self._carriers: dict[int, str] = {}  # unit -> what the carry finder says about it
         self._top_gradient: list[int] = []
-        self._gradient_scale = 1.0
-        # Text and colours per cell, made once per update: Qt asks data() for several roles of every cell on each
-        # paint, and formatting floats there cost ~50 ms a frame, slowing training too (the GIL is shared).
-        self._texts: list[list[str]] = []
-        self._colours: list[list[QColor]] = []
+        self._bold = QFont()
+        self._bold.setBold(True)
+        for column, (name, _meaning) in enumerate(UNIT_COLUMNS):
+            self.setHorizontalHeaderItem(column, QStandardItem(name))
+        self._update_column_headers()
 
     def set_values(self, values: np.ndarray, step: int, top_gradient: list[int]) -> None:
         """values (H, 8) for step `step`; the rows of top_gradient are marked."""
-        reshaped = values.shape[0] != self._values.shape[0]
-        if reshaped:
-            self.beginResetModel()
-        self._values = np.array(values, dtype=np.float64)
+        values = np.array(values, dtype=np.float64)
+        if values.shape[0] != self._values.shape[0]:
+            self._resize(values.shape[0])
+        self._values = values
         self._step = step
         self._top_gradient = list(top_gradient)
-        gradients = np.abs(self._values[:, GRADIENT_COLUMN])
-        self._gradient_scale = float(gradients.max()) if gradients.size and gradients.max() > 0 else 1.0
-        self._texts = [[self._text(column, value) for column, value in enumerate(row)] for row in self._values.tolist()]
-        self._colours = [[self._background(column, value) for column, value in enumerate(row)]
-                         for row in self._values.tolist()]
-        if reshaped:
-            self.endResetModel()
-        elif self._values.size:
+        gradients = np.abs(values[:, GRADIENT_COLUMN])
+        gradient_scale = float(gradients.max()) if gradients.size and gradients.max() > 0 else 1.0
+        # One dataChanged for the whole table instead of one per cell and role.
+        self.blockSignals(True)
+        try:
+            for unit, row in enumerate(values.tolist()):
+                for column, value in enumerate(row):
+                    item = self.item(unit, column)
+                    item.setData(self._text(column, value), Qt.ItemDataRole.DisplayRole)
+                    item.setData(self._background(column, value, gradient_scale), Qt.ItemDataRole.BackgroundRole)
+                    item.setData(value, Qt.ItemDataRole.UserRole)
+                    name, meaning = UNIT_COLUMNS[column]
+                    item.setData(f"unit {unit}, step {step}: {name} = {value:.6g}\n{meaning}",
+                                 Qt.ItemDataRole.ToolTipRole)
+            self._update_column_headers()
+            self._update_row_headers()
+        finally:
+            self.blockSignals(False)
+        if values.size:
             self.dataChanged.emit(self.index(0, 0), self.index(self.rowCount() - 1, self.columnCount() - 1))
             self.headerDataChanged.emit(Qt.Orientation.Horizontal, 0, self.columnCount() - 1)
             self.headerDataChanged.emit(Qt.Orientation.Vertical, 0, self.rowCount() - 1)
 
     def set_carriers(self, carriers: dict[int, str]) -> None:
         self._carriers = dict(carriers)
-        if self.rowCount():
-            self.headerDataChanged.emit(Qt.Orientation.Vertical, 0, self.rowCount() - 1)
+        self._update_row_headers()
 
     def clear(self) -> None:
-        self.beginResetModel()
         self._values = np.zeros((0, len(UNIT_COLUMNS)))
-        self.endResetModel()
+        self.setRowCount(0)
 
     def value(self, unit: int, column: int) -> float:
         return float(self._values[unit, column])
 
-    # ---- QAbstractTableModel ----
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex | None = None) -> int:
-        return 0 if parent is not None and parent.isValid() else self._values.shape[0]
+    # ---- the items ----
+    def _resize(self, rows: int) -> None:
+        old = self.rowCount()
+        self.setRowCount(rows)
+        for unit in range(old, rows):
+            for column in range(len(UNIT_COLUMNS)):
+                item = QStandardItem()
+                item.setEditable(False)
+                item.setData(_ALIGN_RIGHT, Qt.ItemDataRole.TextAlignmentRole)
+                self.setItem(unit, column, item)
+            self.setVerticalHeaderItem(unit, QStandardItem(str(unit)))
 
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex | None = None) -> int:
-        return 0 if parent is not None and parent.isValid() else len(UNIT_COLUMNS)
+    def _update_column_headers(self) -> None:
+        for column, (_name, meaning) in enumerate(UNIT_COLUMNS):
+            self.horizontalHeaderItem(column).setToolTip(f"{meaning} (at step {self._step})")
 
-    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> object:
-        if role not in _TABLE_ROLES or not index.isValid():
-            return None
-        unit, column = index.row(), index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self._texts[unit][column]
-        if role == Qt.ItemDataRole.BackgroundRole:
-            return self._colours[unit][column]
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            return _ALIGN_RIGHT
-        value = float(self._values[unit, column])
-        if role == Qt.ItemDataRole.UserRole:
-            return value
-        if role == Qt.ItemDataRole.ToolTipRole:
-            name, meaning = UNIT_COLUMNS[column]
-            return f"unit {unit}, step {self._step}: {name} = {value:.6g}\n{meaning}"
-        return None
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> object:
-        if orientation == Qt.Orientation.Horizontal and 0 <= section < len(UNIT_COLUMNS):
-            name, meaning = UNIT_COLUMNS[section]
-            if role == Qt.ItemDataRole.DisplayRole:
-                return name
-            if role == Qt.ItemDataRole.ToolTipRole:
-                return f"{meaning} (at step {self._step})"
-            return None
-        if orientation == Qt.Orientation.Vertical and 0 <= section < self.rowCount():
-            marks = (" ◆" if section in self._carriers else "") + (" ∇" if section in self._top_gradient else "")
-            if role == Qt.ItemDataRole.DisplayRole:
-                return f"{section}{marks}"
-            if role == Qt.ItemDataRole.ToolTipRole:
-                lines = [f"LSTM unit {section}"]
-                if section in self._carriers:
-                    lines.append(f"carry finder: {self._carriers[section]}")
-                if section in self._top_gradient:
-                    lines.append(f"∇: one of the {TOP_GRADIENT_UNITS} units with the largest |∂L/∂c| at this step")
-                return "\n".join(lines)
-            if role == Qt.ItemDataRole.FontRole and section in self._carriers:
-                font = QFont()
-                font.setBold(True)
-                return font
-        return None
+    def _update_row_headers(self) -> None:
+        for unit in range(self.rowCount()):
+            header = self.verticalHeaderItem(unit)
+            carrier, top = unit in self._carriers, unit in self._top_gradient
+            header.setText(f"{unit}" + (" ◆" if carrier else "") + (" ∇" if top else ""))
+            lines = [f"LSTM unit {unit}"]
+            if carrier:
+                lines.append(f"carry finder: {self._carriers[unit]}")
+            if top:
+                lines.append(f"∇: one of the {TOP_GRADIENT_UNITS} units with the largest |∂L/∂c| at this step")
+            header.setToolTip("\n".join(lines))
+            header.setData(self._bold if carrier else None, Qt.ItemDataRole.FontRole)
 
     @staticmethod
     def _text(column: int, value: float) -> str:
@@ -196,11 +177,12 @@ class UnitTableModel(QAbstractTableModel):
             return f"{value:+.1e}".replace("e-0", "e-").replace("e+0", "e+")  # +3.6e-3: narrower column
         return f"{value:.2f}" if column in SIGMOID_COLUMNS else f"{value:+.2f}"
 
-    def _background(self, column: int, value: float) -> QColor:
+    @staticmethod
+    def _background(column: int, value: float, gradient_scale: float) -> QColor:
         if column in SIGMOID_COLUMNS:
             return QColor(40, 140, 90, int(170 * min(max(value, 0.0), 1.0)))
         if column == GRADIENT_COLUMN:
-            return QColor(150, 60, 200, int(170 * min(abs(value) / self._gradient_scale, 1.0)))
+            return QColor(150, 60, 200, int(170 * min(abs(value) / gradient_scale, 1.0)))
         strength = int(170 * min(abs(value), 1.0))  # g, c, h: orange positive, blue negative
         return QColor(230, 120, 30, strength) if value >= 0 else QColor(40, 110, 220, strength)
 
@@ -230,6 +212,7 @@ class WalkthroughPanel(QWidget):
         self._carry_result: object | None = None  # the analyses entry last shown, to skip redrawing it
         self._rng = np.random.default_rng()
         self.backward_values: dict[str, np.ndarray] = {}  # what the backward plot shows, per step (T,) each
+        self._backward_view: tuple | None = None  # (n_bits, y range) the backward plot is set to
 
         self._retrace_timer = QTimer(self)
         self._retrace_timer.setSingleShot(True)
@@ -431,7 +414,7 @@ class WalkthroughPanel(QWidget):
         box = QWidget()
         layout = QVBoxLayout(box)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.backward_plot = pg.PlotWidget()
+        self.backward_plot = PlotWidget()
         self.backward_plot.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         plot = self.backward_plot.getPlotItem()
         plot.setLabel("bottom", "step t (bit position, LSB = 0)")
@@ -457,6 +440,10 @@ class WalkthroughPanel(QWidget):
         self.step_line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#e0a000", width=2,
                                                                                style=Qt.PenStyle.DashLine))
         plot.addItem(self.step_line)
+        # The grid is drawn by the axes across the whole plot: kept as cached pixmaps, they are drawn again only
+        # when the range changes, not with every new trace (in Python, while training waits for the interpreter).
+        for item in (plot.getAxis("left"), plot.getAxis("bottom"), self.step_line):
+            item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.backward_title.setToolTip(self.backward_plot.toolTip())
         layout.addWidget(self.backward_title)
         layout.addWidget(self.backward_plot, 3)
@@ -786,11 +773,24 @@ class WalkthroughPanel(QWidget):
             "grad_hidden_norm": np.linalg.norm(trace.grad_hidden, axis=1),  # (T,) ||dL/dh_t||
             "grad_cell_norm": np.linalg.norm(trace.grad_cell, axis=1),  # (T,) ||dL/dc_t||
         }
-        for curve, values in zip((self.loss_curve, self.grad_h_curve, self.grad_c_curve),
-                                 self.backward_values.values(), strict=True):
-            curve.setData(steps, np.maximum(values, floor))
-        self.backward_plot.getPlotItem().setXRange(-0.3, trace.n_bits - 0.7, padding=0)
+        shown = [np.maximum(values, floor) for values in self.backward_values.values()]
+        for curve, values in zip((self.loss_curve, self.grad_h_curve, self.grad_c_curve), shown, strict=True):
+            curve.setData(steps, values)
+        self._fit_backward_plot(trace.n_bits, np.concatenate(shown))
         self._show_step()
+
+    def _fit_backward_plot(self, n_bits: int, values: np.ndarray) -> None:
+        """Set the backward plot's view to whole decades around the values, and only when that changes:
+        automatic ranging would fit (and redraw the axes and grid) again with every new trace."""
+        logs = np.log10(values[np.isfinite(values)])
+        y_range = (float(np.floor(logs.min())), float(np.ceil(logs.max()))) if logs.size else (0.0, 1.0)
+        view = (n_bits, y_range)
+        if view == self._backward_view:
+            return
+        self._backward_view = view
+        plot = self.backward_plot.getPlotItem()
+        plot.setXRange(-0.3, n_bits - 0.7, padding=0)
+        plot.setYRange(*y_range, padding=0.04)  # in log10 units: the y axis is logarithmic
 
     def _show_step(self) -> None:
         """Everything that depends on the current step; only formatting, no model math."""
@@ -807,7 +807,8 @@ class WalkthroughPanel(QWidget):
                         style += FUTURE_STYLE
                     elif trace.wrong_bits[step]:
                         style += WRONG_STYLE
-                cell.setStyleSheet(style)
+                if cell.styleSheet() != style:  # setting a style sheet restyles the label even when unchanged
+                    cell.setStyleSheet(style)
         if trace is None:
             return
         labels = self.detail_labels
