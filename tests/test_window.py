@@ -384,6 +384,8 @@ def test_heatmap_images_show_each_value_in_its_colour(window):
     assert cell.values[unit, step] > 0.25
     assert QColor(image.pixel(int(step), int(unit))).getRgb()[:3] == tuple(int(c) for c in lut[255])
     assert tuple(cell.colorbar.levels()) == (-0.25, 0.25)
+    major, minor = cell.colorbar.getAxis("right")._tickLevels  # (what setTicks stored; pyqtgraph has no getter)
+    assert major == [(-0.25, "-0.25"), (0.0, "0"), (0.25, "0.25")] and minor == []  # the ends and the middle
 
 
 def test_output_bars_and_true_bits_follow_the_probe(window):

@@ -110,6 +110,7 @@ class _Heatmap:
         self.colorbar = pg.ColorBarItem(values=levels, colorMap=self._colormap, interactive=False, width=12)
         plot.layout.addItem(self.colorbar, 2, 5)  # right of the plot, where ColorBarItem.setImageItem puts it
         plot.layout.setColumnFixedWidth(4, 5)
+        self._label_colorbar(levels)
         # Static: drawn once into pixmaps (the bar's frame and scale are axes of their own). A view draws nothing
         # itself here, so Qt need not call its paint (in Python) on every frame either.
         for item in (self.colorbar, *(self.colorbar.getAxis(side) for side in ("left", "right", "top", "bottom"))):
@@ -149,7 +150,15 @@ class _Heatmap:
         """Colour range of the image and its colorbar."""
         self.levels = levels
         self.colorbar.setLevels(levels)
+        self._label_colorbar(levels)
         self._draw_image()
+
+    def _label_colorbar(self, levels: tuple[float, float]) -> None:
+        """Three labels on the bar (its ends and middle): the automatic five or six crowd each other on a bar
+        this short."""
+        low, high = levels
+        values = (low, (low + high) / 2, high)
+        self.colorbar.getAxis("right").setTicks([[(v, f"{v:.3g}") for v in values], []])
 
     def _draw_image(self) -> None:
         self.image.setPixmap(QPixmap.fromImage(colour_image(self.values, self.levels, self._lut)))
