@@ -184,10 +184,9 @@ def _application():
 
 
 def _run_window(args: argparse.Namespace, size: tuple[int, int] | None, started: float) -> int:
-    import shiboken6
     from PySide6.QtCore import QTimer
 
-    from explorer.main_window import MainWindow, install_views
+    from explorer.main_window import MainWindow, dispose, install_views
 
     app = _application()
     if args.screenshot:
@@ -222,17 +221,15 @@ def _run_window(args: argparse.Namespace, size: tuple[int, int] | None, started:
             print(f"views ready {time.monotonic() - started:.3f}", flush=True)
             window.close()
 
-    QTimer.singleShot(0, add_views)
+    QTimer.singleShot(0, window, add_views)
     code = int(app.exec())
-    shiboken6.delete(window)  # now, while the application exists: pyqtgraph items outliving it can crash at exit
+    dispose(window)  # now, while the application exists: pyqtgraph items outliving it can crash at exit
     return code
 
 
 def _screenshot(app, args: argparse.Namespace, size: tuple[int, int]) -> int:
-    from PySide6.QtCore import QEventLoop
-
     from core.trainer import Trainer
-    from explorer.main_window import MainWindow, install_views
+    from explorer.main_window import MainWindow, dispose
 
     if args.open is not None:  # the saved session, trained --train samples further
         from core.session import SessionError, load_session
@@ -250,6 +247,18 @@ def _screenshot(app, args: argparse.Namespace, size: tuple[int, int]) -> int:
         result = trainer.step(min(chunk, remaining))
         remaining -= max(result.samples, 1)
     window = MainWindow(trainer=trainer, restore_layout=False)
+    try:
+        return _render(app, window, args, size)
+    finally:
+        dispose(window)
+
+
+def _render(app, window, args: argparse.Namespace, size: tuple[int, int]) -> int:
+    """Show the window at size, wait for its views to fill in, and save it as args.screenshot."""
+    from PySide6.QtCore import QEventLoop
+
+    from explorer.main_window import install_views
+
     install_views(window)
     window.resize(*size)
     if args.open is not None:
@@ -260,13 +269,11 @@ def _screenshot(app, args: argparse.Namespace, size: tuple[int, int]) -> int:
         app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
     if window.latest_snapshot is None:
         print("lstm-explorer: error: the training worker sent nothing to draw", file=sys.stderr)
-        window.close()
         return 1
     if args.tab and not window.select_tab(args.tab):
         titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
         print(f"lstm-explorer: error: no tab called {args.tab!r}; tabs: {', '.join(titles) or 'none'}",
               file=sys.stderr)
-        window.close()
         return 2
     # Views computed in the training thread (error grid, knockout...) fill in as its analyses finish: wait until the
     # latest snapshot carries a result of every one.
@@ -277,12 +284,12 @@ def _screenshot(app, args: argparse.Namespace, size: tuple[int, int]) -> int:
     for _ in range(5):  # let layouts settle and pyqtgraph repaint
         app.processEvents()
     image = window.grab()
-    window.close()
     args.screenshot.parent.mkdir(parents=True, exist_ok=True)
     if not image.save(str(args.screenshot), "PNG"):
         print(f"lstm-explorer: error: could not write {args.screenshot}", file=sys.stderr)
         return 1
-    print(f"wrote {args.screenshot} ({image.width()}x{image.height()}, {trainer.samples_seen:,} samples trained)")
+    trained = window.worker.trainer.samples_seen
+    print(f"wrote {args.screenshot} ({image.width()}x{image.height()}, {trained:,} samples trained)")
     return 0
 
 

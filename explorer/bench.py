@@ -178,7 +178,7 @@ def _headless_rate(app, seconds: float) -> float:
 def _window_rate(app, seconds: float, views: bool = True) -> dict[str, object]:
     """Samples per second with the window open and drawing, and the lateness of a 5 ms GUI timer meanwhile."""
     from core.trainer import Trainer
-    from explorer.main_window import MainWindow, install_views
+    from explorer.main_window import MainWindow, dispose, install_views
 
     window = MainWindow(Trainer(), restore_layout=False, pause_when_solved=False)
     if views:
@@ -197,7 +197,7 @@ def _window_rate(app, seconds: float, views: bool = True) -> dict[str, object]:
     elapsed = time.monotonic() - started
     rate = (window.worker.trainer.samples_seen - start_samples) / elapsed
     frames = (redraws[0] - start_redraws) / elapsed
-    window.close()
+    dispose(window)
     return {"rate": rate, "lateness": probe.lateness, "redraws_per_s": frames}
 
 
@@ -240,7 +240,7 @@ def soak(seconds: float, views: bool = True) -> dict[str, object]:
     from PySide6.QtCore import QObject, Slot
 
     from core.trainer import Trainer
-    from explorer.main_window import MainWindow, install_views
+    from explorer.main_window import MainWindow, dispose, install_views
 
     app = _application()
 
@@ -276,7 +276,7 @@ def soak(seconds: float, views: bool = True) -> dict[str, object]:
                                           "learning_rate": 0.05 if step % 10 else 0.1})
     total = time.monotonic() - started
     trained = window.worker.trainer.samples_seen
-    window.close()
+    dispose(window)
     after_warmup = [mb for t, mb in samples if t >= warmup] or [samples[-1][1]]
     return {
         "seconds": total, "samples_trained": trained,

@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
+import shiboken6
 from PySide6.QtCore import QByteArray, QSettings, Qt, QThread, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
@@ -107,6 +108,19 @@ def install_views(window: MainWindow) -> list[str]:
             continue
         installed.append(name)
     return installed
+
+
+def dispose(window: MainWindow) -> None:
+    """Close the window (stopping its training thread) and delete it now, outside any event handler.
+
+    Left to Python, a closed window lives on in reference cycles (its signals hold its bound methods) until the
+    cyclic garbage collector runs, and that may happen inside Qt's delivery of one of the window's own pending
+    events: deleting a widget while Qt delivers an event to it crashes the process."""
+    if not shiboken6.isValid(window):
+        return
+    window.close()
+    window.stop_training_thread()
+    shiboken6.delete(window)
 
 
 def speed_fraction(position: int) -> float:

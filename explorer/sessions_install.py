@@ -186,7 +186,7 @@ class SessionController(QObject):
         window.set_drop_handler(self._on_drag)
         window.tabs.currentChanged.connect(self.hook_plot_menus)
         self.hook_plot_menus()
-        QTimer.singleShot(0, self.hook_plot_menus)  # and the plots of views installed after this
+        QTimer.singleShot(0, self, self.hook_plot_menus)  # and the plots of views installed after this
         self._update_title()
 
     # ---- menu -----------------------------------------------------------------------------------------------

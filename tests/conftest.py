@@ -1,4 +1,5 @@
-"""Test setup: offscreen Qt, settings in a temporary folder, and no QThread may outlive its test."""
+"""Test setup: offscreen Qt, settings in a temporary folder, no QThread may outlive its test, and windows a test
+dropped are deleted between tests."""
 
 from __future__ import annotations
 
@@ -55,6 +56,60 @@ def _running_qthreads() -> list:
         except RuntimeError:  # the C++ object is already gone
             continue
     return running
+
+
+def _collect_dropped_widgets() -> None:
+    """Delete the widgets a test let go of now, at a safe point.
+
+    A dropped window lives on in reference cycles (its signals hold its bound methods) until Python's cyclic garbage
+    collector runs. Left to itself, that may happen inside Qt's delivery of one of the window's many pending events
+    (layout requests and the like, processed by pytest-qt after each test), and deleting a widget while Qt delivers
+    an event to it crashes the process (tests/test_window_lifetime.py). This runs only while top-level widgets
+    exist, and looks only at objects made since the tests were collected (see pytest_collection_finish)."""
+    if "PySide6.QtWidgets" not in sys.modules:
+        return
+    from PySide6.QtWidgets import QApplication
+
+    if QApplication.instance() is not None and QApplication.topLevelWidgets():
+        gc.collect()
+
+
+def _dispose_windows_left() -> None:
+    """Close and delete every main window still there: a window with views installed is kept alive by connections
+    Python's collector cannot see, and would otherwise stay, with all its plots, until the end of the run."""
+    if "PySide6.QtWidgets" not in sys.modules or "explorer.main_window" not in sys.modules:
+        return
+    from PySide6.QtWidgets import QApplication
+
+    from explorer.main_window import MainWindow, dispose
+
+    for widget in QApplication.topLevelWidgets():
+        if isinstance(widget, MainWindow):
+            dispose(widget)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The modules the tests imported (Qt, pyqtgraph, NumPy, PyTorch...) stay for the whole run: moving their
+    objects out of the collector's sight halves the cost of each collection between tests."""
+    gc.collect()
+    gc.freeze()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    """After the test function returns, before pytest-qt processes the events it left."""
+    try:
+        return (yield)
+    finally:
+        _collect_dropped_widgets()
+
+
+@pytest.fixture(autouse=True)
+def delete_windows_left():
+    """After every other fixture of the test is torn down (a window fixture lets go of its window there)."""
+    yield
+    _dispose_windows_left()
+    _collect_dropped_widgets()
 
 
 @pytest.fixture(autouse=True)

@@ -304,3 +304,26 @@ def test_bad_grid_is_refused_with_a_reason(panel):
     assert not panel.start()
     assert "“fast” is not a number" in panel.error.text() and panel.error.isVisible()
     assert not panel.running
+
+
+def test_sweep_colour_bar_draws_a_label_at_both_ends(qtbot):
+    from PySide6.QtGui import QPainter, QPicture
+
+    from explorer.panels.sweep import SweepMap
+
+    view = SweepMap()
+    qtbot.addWidget(view)
+    view.setFixedSize(640, 360)  # (a fixed size: no size-hint updates for the offscreen platform to warn about)
+    result = sweep.SweepResult((0.1, 1.0), (4, 8), (0,), 10_000)
+    result.cells[(0, 0, 0)] = sweep.CellResult(TrainConfig(), 300, 0.1, 300, 0.1, 1.0, 0.1, False)
+    view.show_result(result)
+    view.show()
+    qtbot.waitExposed(view)
+    axis = view.colorbar.axis
+    picture = QPicture()
+    painter = QPainter(picture)
+    if axis.style["tickFont"] is not None:
+        painter.setFont(axis.style["tickFont"])
+    _, _, texts = axis.generateDrawSpecs(painter)  # what the bar's axis paints (it leaves out what does not fit)
+    painter.end()
+    assert [text for _, _, text in texts] == ["100", "1k", "10k"], "the budget (10,000 samples) labels the top end"

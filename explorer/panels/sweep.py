@@ -249,9 +249,10 @@ class SweepMap(QWidget):
 
     def _set_colorbar_ticks(self) -> None:
         low, high = self._levels
-        ticks = [(float(k), f"{10 ** k:,.0f}") for k in range(math.ceil(low), math.floor(high) + 1)]
+        # Short labels, as in the cells: a bar this narrow has no room for "10,000" (pyqtgraph drops such a label).
+        ticks = [(float(k), short_count(10 ** k)) for k in range(math.ceil(low), math.floor(high) + 1)]
         if not ticks or ticks[-1][0] < high - 0.15:
-            ticks.append((high, f"{10 ** high:,.0f}"))
+            ticks.append((high, short_count(10 ** high)))
         self.colorbar.axis.setTicks([ticks, []])
 
     def cell_text(self, i: int, j: int) -> str:
