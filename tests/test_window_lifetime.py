@@ -55,8 +55,9 @@ SCRIPT = textwrap.dedent("""
 
 def run_script(how: str, tmp_path) -> subprocess.CompletedProcess:
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path), HOME=str(tmp_path))
-    return subprocess.run([sys.executable, "-c", SCRIPT, how], env=env, capture_output=True, text=True,
-                          timeout=180)
+    # Run from tmp_path: from the source tree, `python -c` would import it instead of the installed package.
+    return subprocess.run([sys.executable, "-c", SCRIPT, how], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=180)
 
 
 def test_a_disposed_window_survives_collections_during_the_events_after_it(tmp_path):
