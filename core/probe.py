@@ -1,4 +1,6 @@
-"""One addition traced bit by bit: every gate, the cell and hidden state, carries, and the output per step."""
+"""One addition traced bit by bit: every gate, the cell and hidden state, carries, and the output per step.
+
+The plain RNN is traced too: it has no gates and no cell, so those fields are None and only h is there."""
 
 from __future__ import annotations
 
@@ -6,13 +8,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core import lstm, task
-from core.lstm import Params
+from core import lstm, rnn, task
 
 
 @dataclass(frozen=True, eq=False)
 class Trace:
-    """What the LSTM computed for a + b. Step t reads bit t (LSB first); arrays are (T, H) unless noted."""
+    """What the model computed for a + b. Step t reads bit t (LSB first); arrays are (T, H) unless noted.
+
+    The gates, the cell and dL/dc_t are None for a model without them (the plain RNN: see `gated`)."""
 
     a: int
     b: int
@@ -22,16 +25,21 @@ class Trace:
     bits_sum: np.ndarray  # (T,) true bit t of a + b
     carry_in: np.ndarray  # (T,) true carry into step t
     carry_out: np.ndarray  # (T,)
-    input_gate: np.ndarray  # i
-    forget_gate: np.ndarray  # f
-    cell_candidate: np.ndarray  # g
-    output_gate: np.ndarray  # o
-    cell: np.ndarray  # (T+1, H): cell[0] = c_0 = 0, cell[t+1] = c_t
+    input_gate: np.ndarray | None  # i
+    forget_gate: np.ndarray | None  # f
+    cell_candidate: np.ndarray | None  # g
+    output_gate: np.ndarray | None  # o
+    cell: np.ndarray | None  # (T+1, H): cell[0] = c_0 = 0, cell[t+1] = c_t
     hidden: np.ndarray  # (T+1, H): hidden[0] = 0, hidden[t+1] = h_t
     probs: np.ndarray  # (T,) p(sum bit t = 1)
     step_loss: np.ndarray  # (T,) binary cross-entropy at each step
     grad_hidden: np.ndarray  # (T, H) dL/dh_t, L the mean loss over the T steps
-    grad_cell: np.ndarray  # (T, H) dL/dc_t
+    grad_cell: np.ndarray | None  # (T, H) dL/dc_t
+
+    @property
+    def gated(self) -> bool:
+        """True for the LSTM (gates and a cell state), False for the plain RNN (h only)."""
+        return self.cell is not None
 
     @property
     def predicted_bits(self) -> np.ndarray:
@@ -51,24 +59,37 @@ class Trace:
         return self.predicted_bits != self.bits_sum
 
     def gates(self) -> dict[str, np.ndarray]:
-        """Gate name (i, f, g, o) -> (T, H) activations."""
+        """Gate name (i, f, g, o) -> (T, H) activations; empty for a model without gates."""
+        if not self.gated:
+            return {}
         return dict(zip(lstm.GATES, (self.input_gate, self.forget_gate, self.cell_candidate, self.output_gate)))
 
 
-def trace(params: Params, a: int, b: int, n_bits: int, unit_scale: np.ndarray | None = None) -> Trace:
+def trace(params: lstm.Params | rnn.Params, a: int, b: int, n_bits: int,
+          unit_scale: np.ndarray | None = None) -> Trace:
     """Run a + b through the model (operands checked) and keep every intermediate value."""
     a = task.check_operand(a, n_bits, "first operand")
     b = task.check_operand(b, n_bits, "second operand")
     x, y = task.make_batch(np.array([a]), np.array([b]), n_bits, params.dtype)
-    probs, cache = lstm.forward(params, x, unit_scale)
-    grad_hidden, grad_cell, step_loss = lstm.state_grads(params, cache, y)
     carry_in, carry_out = task.carries(np.array([a]), np.array([b]), n_bits)
-    gates = {name: cache.gate(name)[:, 0].copy() for name in lstm.GATES}
-    return Trace(
+    common = dict(
         a=a, b=b, n_bits=n_bits,
         bits_a=x[:, 0, 0].astype(np.int64), bits_b=x[:, 0, 1].astype(np.int64), bits_sum=y[:, 0, 0].astype(np.int64),
         carry_in=carry_in[:, 0].astype(np.int64), carry_out=carry_out[:, 0].astype(np.int64),
-        input_gate=gates["i"], forget_gate=gates["f"], cell_candidate=gates["g"], output_gate=gates["o"],
+    )
+    if isinstance(params, rnn.Params):
+        probs, rnn_cache = rnn.forward(params, x, unit_scale)
+        grad_hidden, _, step_loss = rnn.state_grads(params, rnn_cache, y)
+        return Trace(
+            **common, input_gate=None, forget_gate=None, cell_candidate=None, output_gate=None, cell=None,
+            hidden=rnn_cache.hidden[:, 0].copy(), probs=probs[:, 0, 0].copy(), step_loss=step_loss[:, 0].copy(),
+            grad_hidden=grad_hidden[:, 0].copy(), grad_cell=None,
+        )
+    probs, cache = lstm.forward(params, x, unit_scale)
+    grad_hidden, grad_cell, step_loss = lstm.state_grads(params, cache, y)
+    gates = {name: cache.gate(name)[:, 0].copy() for name in lstm.GATES}
+    return Trace(
+        **common, input_gate=gates["i"], forget_gate=gates["f"], cell_candidate=gates["g"], output_gate=gates["o"],
         cell=cache.cell[:, 0].copy(), hidden=cache.hidden[:, 0].copy(), probs=probs[:, 0, 0].copy(),
         step_loss=step_loss[:, 0].copy(), grad_hidden=grad_hidden[:, 0].copy(), grad_cell=grad_cell[:, 0].copy(),
     )

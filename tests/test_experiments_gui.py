@@ -4,6 +4,7 @@ earlier runs kept as faded curves, the plain RNN as a model kind, and the hyperp
 from __future__ import annotations
 
 import csv
+import dataclasses
 import multiprocessing
 
 import numpy as np
@@ -166,7 +167,7 @@ def test_at_most_eight_runs_are_kept_and_the_oldest_go_first(qtbot):
 
 
 # ---- the plain RNN ----------------------------------------------------------------------------------------------
-def test_plain_rnn_chosen_in_the_controls_trains_with_every_view_and_gate_views_hide(qtbot):
+def test_plain_rnn_chosen_in_the_controls_trains_with_every_view_and_shows_its_hidden_state(qtbot):
     window = open_window(qtbot, Trainer(TrainConfig()), all_views=True)
     errors: list[str] = []
     window.worker.sigError.connect(errors.append)
@@ -178,9 +179,17 @@ def test_plain_rnn_chosen_in_the_controls_trains_with_every_view_and_gate_views_
         assert window.confirm_reset(), "nothing trained yet, so no question is asked"
         qtbot.waitUntil(lambda: window.latest_snapshot.config.model == "rnn", timeout=WAIT_MS)
         assert window.worker.trainer.config.model == "rnn"
-        qtbot.waitUntil(lambda: window.heatmaps.view.isHidden(), timeout=WAIT_MS)
-        assert window.heatmaps.no_gates_note.isVisible()
-        assert "no gates" in window.heatmaps.title.text()
+        heatmaps = window.heatmaps
+        qtbot.waitUntil(lambda: "plain RNN" in heatmaps.title.text(), timeout=WAIT_MS)
+        assert "no gates" in heatmaps.title.text()
+        trace = window.latest_snapshot.probe  # the RNN's own trace: h only
+        assert not trace.gated and trace.cell is None
+        assert [name for name, heatmap in heatmaps.maps.items() if heatmap.plot.isVisible()] == ["h"]
+        np.testing.assert_array_equal(heatmaps.maps["h"].values, trace.hidden[1:].T)
+        assert not heatmaps.cell_range.isVisible(), "no cell, so no colour range for it"
+        gate_row, hidden = heatmaps.maps["i"].plot, heatmaps.maps["h"].plot
+        # (the layout settles at Qt's next layout pass) the hidden gate row leaves no empty band; h takes its room
+        qtbot.waitUntil(lambda: gate_row.size().height() == 0 and hidden.size().height() > 150, timeout=WAIT_MS)
         window.request_play()
         for index in range(window.tabs.count()):  # every view draws an RNN snapshot while it trains
             window.tabs.setCurrentIndex(index)
@@ -194,6 +203,11 @@ def test_plain_rnn_chosen_in_the_controls_trains_with_every_view_and_gate_views_
         assert window.select_tab("Saturation")  # a view draws while on screen, and catches up when shown
         qtbot.waitUntil(lambda: window.insights.saturation.title.text().startswith(
             "Gate saturation: this model has no gates"), timeout=WAIT_MS)
+        window.request_reset(dataclasses.replace(window.latest_snapshot.config, model="lstm"))  # back to gates
+        qtbot.waitUntil(lambda: heatmaps.title.text().startswith("Inside the LSTM"), timeout=WAIT_MS)
+        assert all(heatmap.plot.isVisible() for heatmap in heatmaps.maps.values())
+        assert heatmaps.cell_range.isVisible()
+        qtbot.waitUntil(lambda: gate_row.size().height() > 50, timeout=WAIT_MS)  # the gate row has its room again
         assert errors == []
     finally:
         close_window(window)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core import lstm, models, rnn, task
+from core import lstm, models, probe, rnn, task
 from core.trainer import TrainConfig, Trainer, predict
 
 
@@ -148,6 +148,27 @@ def test_forward_is_the_tanh_recurrence_step_by_step() -> None:
         np.testing.assert_allclose(probs[t], p, rtol=1e-12)
     batched = np.concatenate([rnn.forward(params, x[:, k : k + 1])[0] for k in range(3)], axis=1)
     np.testing.assert_allclose(batched, probs, rtol=1e-13)
+
+
+def test_probe_traces_one_addition_through_the_rnn_step_by_step() -> None:
+    params, _, _ = random_problem(5, 1, 8)
+    traced = probe.trace(params, 45, 67, 8)
+    assert not traced.gated and traced.gates() == {} and traced.cell is None and traced.grad_cell is None
+    x, y = task.make_batch(np.array([45]), np.array([67]), 8)
+    h = np.zeros(5)
+    for t in range(8):  # the recurrence by hand, bit t of each operand at step t
+        h = np.tanh(x[t, 0] @ params.weight_ih.T + h @ params.weight_hh.T + params.bias)
+        np.testing.assert_allclose(traced.hidden[t + 1], h, rtol=1e-13, atol=1e-14)
+        p = 1.0 / (1.0 + np.exp(-(h @ params.weight_out.T + params.bias_out)))
+        np.testing.assert_allclose(traced.probs[t], p[0], rtol=1e-12)
+    assert traced.predicted == int(task.decode(traced.probs[:, None])[0])
+    assert traced.bits_sum.tolist() == y[:, 0, 0].astype(int).tolist() and traced.true_sum == 112
+    _, cache = rnn.forward(params, x)
+    grad_hidden, _, step_loss = rnn.state_grads(params, cache, y)
+    np.testing.assert_array_equal(traced.grad_hidden, grad_hidden[:, 0])
+    np.testing.assert_array_equal(traced.step_loss, step_loss[:, 0])
+    knocked = probe.trace(params, 45, 67, 8, np.array([1.0, 0.0, 1.0, 1.0, 1.0]))
+    assert not np.any(knocked.hidden[:, 1]), "a knocked-out unit stays silent in the trace"
 
 
 def test_unit_scale_knocks_units_out() -> None:

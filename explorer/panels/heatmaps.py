@@ -7,7 +7,7 @@ import html
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QRectF, QSizeF, Qt, QTimer, Signal
 from PySide6.QtGui import QCursor, QGuiApplication, QImage, QPen, QPixmap
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
@@ -49,11 +49,11 @@ HEATMAPS: dict[str, tuple[str, str, tuple[float, float]]] = {
     "h": ("h · hidden state", "CET-D1", (-1.0, 1.0)),
 }
 GATE_ROW = ("i", "f", "g", "o")
-NO_GATES_NOTE = ("The plain RNN has no gates and no cell state: its only memory is the hidden state h, squashed by "
-                 "tanh and mixed by the same weights at every bit.\nThe curves above, the step-through, the error "
-                 "grid and the length test still show how well it adds; choose the LSTM and Reset to look at gates.")
+NO_GATES_TOOLTIP = ("The plain RNN has no gates and no cell state: its only memory is the hidden state h, squashed "
+                    "by tanh and mixed by the same weights at every bit.\nChoose the LSTM and Reset to look at gates.")
 STATE_ROW = ("c", "h")
 HIGHLIGHT_COLOR = (220, 30, 30)
+UNLIMITED = 16_777_215.0  # Qt's largest widget size (QWIDGETSIZE_MAX)
 WRONG_COLOR = "#d62728"
 RIGHT_COLOR = "#2c7fb8"
 BAR_WIDTH = 0.7  # of a bit position
@@ -240,7 +240,8 @@ class HeatmapPanel(QWidget):
         header.addWidget(QLabel("+"))
         header.addWidget(self.probe_b)
         header.addSpacing(12)
-        header.addWidget(QLabel("c colour range"))
+        self.cell_range_label = QLabel("c colour range")
+        header.addWidget(self.cell_range_label)
         header.addWidget(self.cell_range)
 
         # One scene for all plots (one paint per frame, not seven): gates on the first row; cell, hidden,
@@ -276,11 +277,7 @@ class HeatmapPanel(QWidget):
         layout.setSpacing(2)
         layout.addLayout(header)
         layout.addWidget(self.view, 1)
-        self.no_gates_note = QLabel(NO_GATES_NOTE)  # shown instead of the plots for a model without gates
-        self.no_gates_note.setWordWrap(True)
-        self.no_gates_note.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.no_gates_note.hide()
-        layout.addWidget(self.no_gates_note, 1)
+        self._gated = True  # the gates and the cell are shown (the LSTM); only h for the plain RNN
         self._show_nothing()
 
     # ---- building -------------------------------------------------------------------------------------------
@@ -314,6 +311,23 @@ class HeatmapPanel(QWidget):
         self._true_bits_shown: tuple[int, ...] = ()
         self.prob_values = np.zeros(0)
 
+    def _show_gated(self, gated: bool) -> None:
+        """The gate row and the cell for the LSTM; for the plain RNN only h (with the unit axis named on it)."""
+        if gated == self._gated:
+            return
+        self._gated = gated
+        for name in (*GATE_ROW, "c"):
+            plot = self.maps[name].plot
+            plot.setVisible(gated)
+            # A hidden item keeps its place in the grid: with no room at all, its row and column close up.
+            plot.setMaximumSize(QSizeF(UNLIMITED, UNLIMITED) if gated else QSizeF(0, 0))
+        unit_axis = self.maps["h"].plot.getAxis("left")
+        unit_axis.setLabel("unit")
+        unit_axis.showLabel(not gated)
+        for widget in (self.cell_range_label, self.cell_range):
+            widget.setVisible(gated)
+        self.title.setToolTip("" if gated else NO_GATES_TOOLTIP)
+
     def _show_nothing(self) -> None:
         self.bit_rows.setText("<i>waiting for the first snapshot…</i>", color="k")
 
@@ -329,11 +343,10 @@ class HeatmapPanel(QWidget):
                 box.blockSignals(False)
         if self.view.isHidden() != (trace is None):
             self.view.setHidden(trace is None)
-            self.no_gates_note.setHidden(trace is not None)
         if trace is None:
-            self.title.setText("Inside the model: the plain RNN has no gates or cell to show"
-                               if snapshot.config.model == "rnn" else "Inside the model: no gates to show")
+            self.title.setText("Inside the model: this kind of model cannot be traced")
             return
+        self._show_gated(trace.gated)
         if not self._probe_timer.isActive() and not (self.probe_a.hasFocus() or self.probe_b.hasFocus()):
             for box, value in ((self.probe_a, trace.a), (self.probe_b, trace.b)):
                 if box.value() != value:
@@ -341,12 +354,14 @@ class HeatmapPanel(QWidget):
                     box.setValue(value)
                     box.blockSignals(False)
         verdict = "right" if trace.predicted == trace.true_sum else "wrong"
-        self.title.setText(f"Inside the LSTM: {trace.a} + {trace.b} = {trace.true_sum}, predicted {trace.predicted}"
+        model = "the LSTM" if trace.gated else "the plain RNN (no gates, no cell: h is all it keeps)"
+        self.title.setText(f"Inside {model}: {trace.a} + {trace.b} = {trace.true_sum}, predicted {trace.predicted}"
                            f" ({verdict})")
         reshaped = False
         for name, values in trace.gates().items():
             reshaped |= self.maps[name].set_values(values.T)  # (T, H) -> (H, T): units down, bit positions across
-        reshaped |= self.maps["c"].set_values(trace.cell[1:].T)
+        if trace.cell is not None:
+            reshaped |= self.maps["c"].set_values(trace.cell[1:].T)
         reshaped |= self.maps["h"].set_values(trace.hidden[1:].T)
         self._update_probs(trace)
         self._update_bit_rows(trace)
@@ -439,6 +454,8 @@ class HeatmapPanel(QWidget):
         """Show the value under the mouse (position in scene coordinates) beside the pointer."""
         text = ""
         for name, heatmap in self.maps.items():
+            if not heatmap.plot.isVisible():
+                continue
             box = heatmap.plot.getViewBox()
             if box.sceneBoundingRect().contains(position):
                 point = box.mapSceneToView(position)
