@@ -171,9 +171,10 @@ def _desktop(install: bool) -> int:
 def _application():
     from PySide6.QtWidgets import QApplication
 
-    from explorer.main_window import APPLICATION, ORGANIZATION, app_icon
+    from explorer.main_window import APPLICATION, ORGANIZATION, app_icon, collect_garbage_in_gui_thread
 
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "lstm-explorer"])
+    collect_garbage_in_gui_thread()
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationDisplayName("LSTM Adder Explorer")

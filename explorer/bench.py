@@ -111,7 +111,11 @@ def first_frame(launches: int, views: bool = True) -> dict[str, object]:
 def _application():
     from PySide6.QtWidgets import QApplication
 
-    return QApplication.instance() or QApplication(["lstm-explorer-bench"])
+    from explorer.main_window import collect_garbage_in_gui_thread
+
+    app = QApplication.instance() or QApplication(["lstm-explorer-bench"])
+    collect_garbage_in_gui_thread()  # as the app does
+    return app
 
 
 def _spin(app, seconds: float) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import shiboken6
+from pyqtgraph.util.garbage_collector import GarbageCollector
 from PySide6.QtCore import QByteArray, QSettings, Qt, QThread, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
@@ -108,6 +109,20 @@ def install_views(window: MainWindow) -> list[str]:
             continue
         installed.append(name)
     return installed
+
+
+_garbage_collector: GarbageCollector | None = None
+
+
+def collect_garbage_in_gui_thread(interval_s: float = 1.0) -> None:
+    """Turn Python's automatic garbage collection off and collect from a timer in this (the GUI) thread instead.
+
+    Left automatic, a collection runs in whichever thread happens to allocate at the wrong moment, most often the
+    training thread, and Qt objects in the garbage would then be deleted there, or in the middle of Qt delivering
+    one of their own events: either can crash. Calling it again does nothing."""
+    global _garbage_collector
+    if _garbage_collector is None:
+        _garbage_collector = GarbageCollector(interval=interval_s)
 
 
 def dispose(window: MainWindow) -> None:

@@ -58,20 +58,23 @@ def _running_qthreads() -> list:
     return running
 
 
-def _collect_dropped_widgets() -> None:
+def _collect_dropped_widgets(young_only: bool = False) -> None:
     """Delete the widgets a test let go of now, at a safe point.
 
     A dropped window lives on in reference cycles (its signals hold its bound methods) until Python's cyclic garbage
     collector runs. Left to itself, that may happen inside Qt's delivery of one of the window's many pending events
     (layout requests and the like, processed by pytest-qt after each test), and deleting a widget while Qt delivers
-    an event to it crashes the process (tests/test_window_lifetime.py). This runs only while top-level widgets
-    exist, and looks only at objects made since the tests were collected (see pytest_collection_finish)."""
-    if "PySide6.QtWidgets" not in sys.modules:
-        return
-    from PySide6.QtWidgets import QApplication
+    an event to it crashes the process (tests/test_window_lifetime.py). A full collection runs only while top-level
+    widgets exist, and looks only at objects made since the tests were collected (see pytest_collection_finish);
+    otherwise young_only asks for a quick one of the younger generations."""
+    if "PySide6.QtWidgets" in sys.modules:
+        from PySide6.QtWidgets import QApplication
 
-    if QApplication.instance() is not None and QApplication.topLevelWidgets():
-        gc.collect()
+        if QApplication.instance() is not None and QApplication.topLevelWidgets():
+            gc.collect()
+            return
+    if young_only:
+        gc.collect(1)
 
 
 def _dispose_windows_left() -> None:
@@ -89,10 +92,14 @@ def _dispose_windows_left() -> None:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """The modules the tests imported (Qt, pyqtgraph, NumPy, PyTorch...) stay for the whole run: moving their
-    objects out of the collector's sight halves the cost of each collection between tests."""
+    """Collections happen here, in this thread, between tests, as the app has them only in its GUI thread
+    (explorer.main_window.collect_garbage_in_gui_thread): never in a training thread, never inside a Qt event.
+
+    The modules the tests imported (Qt, pyqtgraph, NumPy, PyTorch...) stay for the whole run: moving their objects
+    out of the collector's sight halves the cost of each collection between tests."""
     gc.collect()
     gc.freeze()
+    gc.disable()
 
 
 @pytest.hookimpl(wrapper=True)
@@ -109,7 +116,7 @@ def delete_windows_left():
     """After every other fixture of the test is torn down (a window fixture lets go of its window there)."""
     yield
     _dispose_windows_left()
-    _collect_dropped_widgets()
+    _collect_dropped_widgets(young_only=True)
 
 
 @pytest.fixture(autouse=True)

@@ -96,3 +96,53 @@ def test_dispose_frees_a_window_with_every_view_its_worker_and_trainer(qapp):
     gc.collect()
     assert [ref() for ref in refs] == [None, None, None]
     assert not any(type(widget).__name__ == "MainWindow" for widget in QApplication.topLevelWidgets())
+
+
+GC_SCRIPT = textwrap.dedent("""
+    import gc, sys, threading
+    import core
+    from PySide6.QtCore import QEventLoop, QTimer
+    from explorer import app as app_module
+
+    app = app_module._application()  # as `lstm-explorer` starts
+    if sys.argv[1] == "automatic":
+        gc.enable()  # what Python does by default
+    collecting_threads = set()
+    gc.callbacks.append(lambda phase, info: phase == "start" and collecting_threads.add(threading.get_ident()))
+
+    class Node:
+        pass
+
+    def make_cyclic_garbage(stop):  # what the training thread does in effect: allocate, a lot
+        while not stop.is_set():
+            for _ in range(1000):
+                node = Node()
+                node.itself = node
+
+    stop = threading.Event()
+    worker = threading.Thread(target=make_cyclic_garbage, args=(stop,))
+    worker.start()
+    loop = QEventLoop()
+    QTimer.singleShot(2500, loop.quit)
+    loop.exec()
+    stop.set()
+    worker.join()
+    print(gc.isenabled(), threading.main_thread().ident in collecting_threads, worker.ident in collecting_threads)
+""")
+
+
+def run_gc_script(how: str, tmp_path) -> list[str]:
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path), HOME=str(tmp_path))
+    result = subprocess.run([sys.executable, "-c", GC_SCRIPT, how], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout.split()
+
+
+def test_the_app_collects_garbage_only_in_the_gui_thread(tmp_path):
+    automatic, in_gui_thread, in_worker_thread = run_gc_script("app", tmp_path)
+    assert automatic == "False"
+    assert in_gui_thread == "True", "the garbage is still collected, from a timer in the GUI thread"
+    assert in_worker_thread == "False", "never in another thread"
+    # The same program with Python's automatic collection: the allocating thread collects.
+    assert run_gc_script("automatic", tmp_path)[2] == "True"
