@@ -4,6 +4,7 @@ views in tabs below, status bar. It owns the training thread; panels only ever s
 from __future__ import annotations
 
 import collections
+import gc
 import importlib
 import math
 import os
@@ -123,6 +124,7 @@ def collect_garbage_in_gui_thread(interval_s: float = 1.0) -> None:
     global _garbage_collector
     if _garbage_collector is None:
         _garbage_collector = GarbageCollector(interval=interval_s)
+        gc.freeze()  # what exists by now (the modules) stays for good: out of sight, a full collection is quicker
 
 
 def dispose(window: MainWindow) -> None:
