@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core import lstm, rnn, task
+from core import lstm, models, rnn, task
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,25 +71,18 @@ def trace(params: lstm.Params | rnn.Params, a: int, b: int, n_bits: int,
     a = task.check_operand(a, n_bits, "first operand")
     b = task.check_operand(b, n_bits, "second operand")
     x, y = task.make_batch(np.array([a]), np.array([b]), n_bits, params.dtype)
+    model = models.of(params)
+    probs, cache = model.forward(params, x, unit_scale)
+    grad_hidden, grad_cell, step_loss = model.state_grads(params, cache, y)
     carry_in, carry_out = task.carries(np.array([a]), np.array([b]), n_bits)
-    common = dict(
+    gated = model is lstm  # the RNN has no gates or cell (its state_grads repeats dL/dh_t where dL/dc_t would be)
+    gates = {name: cache.gate(name)[:, 0].copy() for name in lstm.GATES} if gated else dict.fromkeys(lstm.GATES)
+    return Trace(
         a=a, b=b, n_bits=n_bits,
         bits_a=x[:, 0, 0].astype(np.int64), bits_b=x[:, 0, 1].astype(np.int64), bits_sum=y[:, 0, 0].astype(np.int64),
         carry_in=carry_in[:, 0].astype(np.int64), carry_out=carry_out[:, 0].astype(np.int64),
-    )
-    if isinstance(params, rnn.Params):
-        probs, rnn_cache = rnn.forward(params, x, unit_scale)
-        grad_hidden, _, step_loss = rnn.state_grads(params, rnn_cache, y)
-        return Trace(
-            **common, input_gate=None, forget_gate=None, cell_candidate=None, output_gate=None, cell=None,
-            hidden=rnn_cache.hidden[:, 0].copy(), probs=probs[:, 0, 0].copy(), step_loss=step_loss[:, 0].copy(),
-            grad_hidden=grad_hidden[:, 0].copy(), grad_cell=None,
-        )
-    probs, cache = lstm.forward(params, x, unit_scale)
-    grad_hidden, grad_cell, step_loss = lstm.state_grads(params, cache, y)
-    gates = {name: cache.gate(name)[:, 0].copy() for name in lstm.GATES}
-    return Trace(
-        **common, input_gate=gates["i"], forget_gate=gates["f"], cell_candidate=gates["g"], output_gate=gates["o"],
-        cell=cache.cell[:, 0].copy(), hidden=cache.hidden[:, 0].copy(), probs=probs[:, 0, 0].copy(),
-        step_loss=step_loss[:, 0].copy(), grad_hidden=grad_hidden[:, 0].copy(), grad_cell=grad_cell[:, 0].copy(),
+        input_gate=gates["i"], forget_gate=gates["f"], cell_candidate=gates["g"], output_gate=gates["o"],
+        cell=cache.cell[:, 0].copy() if gated else None, hidden=cache.hidden[:, 0].copy(),
+        probs=probs[:, 0, 0].copy(), step_loss=step_loss[:, 0].copy(), grad_hidden=grad_hidden[:, 0].copy(),
+        grad_cell=grad_cell[:, 0].copy() if gated else None,
     )

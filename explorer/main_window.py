@@ -213,7 +213,6 @@ class MainWindow(QMainWindow):
         # (time.monotonic(), drawing seconds so far) at the start of each of the last BUDGET_FRAMES frames
         self._frame_starts: collections.deque[tuple[float, float]] = collections.deque(maxlen=BUDGET_FRAMES)
         self._drawn_first = True
-        self._status_shown: Snapshot | None = None
         # Runs only while a frame is unfinished or waiting for its turn: an idle window takes no timer events
         # (each one would take the interpreter from the training thread for nothing).
         self._redraw_timer = QTimer(self)
@@ -502,9 +501,7 @@ class MainWindow(QMainWindow):
         """Every snapshot: the status bar follows it and sigSnapshotReceived passes it on (one call into Python
         per snapshot, whoever listens); the views draw the latest one when a frame is due."""
         self._latest = snapshot  # older ones not drawn yet are simply dropped
-        if snapshot is not self._status_shown:
-            self._status_shown = snapshot
-            self._show_status(snapshot)
+        self._show_status(snapshot)
         self.sigSnapshotReceived.emit(snapshot)
         if not self._closed and not self._redraw_timer.isActive():  # (else a frame is under way or waits)
             self._redraw()
@@ -513,7 +510,6 @@ class MainWindow(QMainWindow):
         """Draw the latest snapshot completely at once (normally the redraw timer does it in steps)."""
         snapshot = self._latest
         if snapshot is not None:
-            self._status_shown = snapshot
             self._show_status(snapshot)
             for stage in range(len(self._stages)):
                 self._draw_stage(stage, snapshot)

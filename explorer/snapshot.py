@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from core import lstm, probe, rnn, task
+from core import probe, task
 from core.trainer import TrainConfig, Trainer
 
 STATES = ("training", "paused", "solved", "diverged")
@@ -36,7 +36,7 @@ class Snapshot:
     params: Any  # a copy of the model's Params (any model kind)
     history: np.ndarray  # (N, 4) samples, loss, bit_error, accuracy
     events: tuple[tuple[int, str], ...]  # (samples seen, what changed): hyperparameter changes, divergence
-    probe: probe.Trace | None  # the probe addition traced bit by bit (no gates or cell for the plain RNN)
+    probe: probe.Trace  # the probe addition traced bit by bit (no gates or cell for the plain RNN)
     analyses: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
     solved_at: tuple[int, float] | None = None  # (samples, training seconds) when every sum was first right
     training_seconds: float = 0.0
@@ -72,10 +72,8 @@ def mask_for(params: Any, unit_scale: np.ndarray | None) -> np.ndarray | None:
 
 
 def trace_probe(params: Any, n_bits: int, operands: tuple[int, int],
-                unit_scale: np.ndarray | None = None) -> probe.Trace | None:
-    """The probe addition traced through the model (the LSTM or the plain RNN), or None for another kind."""
-    if not isinstance(params, lstm.Params | rnn.Params):
-        return None
+                unit_scale: np.ndarray | None = None) -> probe.Trace:
+    """The probe addition traced through the model (the LSTM, or the plain RNN: h only)."""
     a, b = probe_operands_for(n_bits, operands)
     return probe.trace(params, a, b, n_bits, mask_for(params, unit_scale))
 

@@ -53,10 +53,10 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-def run_script(how: str, tmp_path) -> subprocess.CompletedProcess:
+def run_script(how: str, tmp_path, script: str = SCRIPT) -> subprocess.CompletedProcess:
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path), HOME=str(tmp_path))
     # Run from tmp_path: from the source tree, `python -c` would import it instead of the installed package.
-    return subprocess.run([sys.executable, "-c", SCRIPT, how], cwd=tmp_path, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-c", script, how], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=180)
 
 
@@ -132,9 +132,7 @@ GC_SCRIPT = textwrap.dedent("""
 
 
 def run_gc_script(how: str, tmp_path) -> list[str]:
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path), HOME=str(tmp_path))
-    result = subprocess.run([sys.executable, "-c", GC_SCRIPT, how], cwd=tmp_path, env=env, capture_output=True,
-                            text=True, timeout=120)
+    result = run_script(how, tmp_path, GC_SCRIPT)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout.split()
 

@@ -1,5 +1,5 @@
-"""Inside the LSTM for one probe addition: gates i, f, g, o, cell c and hidden h as unit × bit-position heatmaps,
-p(sum bit) per position, and the addition written out as bits."""
+"""Inside the model for one probe addition: gates i, f, g, o, cell c and hidden h as unit × bit-position heatmaps
+(h only for the plain RNN), p(sum bit) per position, and the addition written out as bits."""
 
 from __future__ import annotations
 
@@ -341,11 +341,6 @@ class HeatmapPanel(QWidget):
                 box.blockSignals(True)
                 box.setMaximum(limit - 1)
                 box.blockSignals(False)
-        if self.view.isHidden() != (trace is None):
-            self.view.setHidden(trace is None)
-        if trace is None:
-            self.title.setText("Inside the model: this kind of model cannot be traced")
-            return
         self._show_gated(trace.gated)
         if not self._probe_timer.isActive() and not (self.probe_a.hasFocus() or self.probe_b.hasFocus()):
             for box, value in ((self.probe_a, trace.a), (self.probe_b, trace.b)):
@@ -379,7 +374,7 @@ class HeatmapPanel(QWidget):
         else:
             self.prob_step_mark.setRegion((t - 0.5, t + 0.5))
             self.prob_step_mark.show()
-        if self._snapshot is not None and self._snapshot.probe is not None:
+        if self._snapshot is not None:
             self._update_bit_rows(self._snapshot.probe)
 
     def highlight_units(self, units: list[int]) -> None:
@@ -467,7 +462,7 @@ class HeatmapPanel(QWidget):
         box = self.prob_plot.getViewBox()
         if not text and box.sceneBoundingRect().contains(position):
             step = round(box.mapSceneToView(position).x())
-            if 0 <= step < len(self.prob_values) and self._snapshot is not None and self._snapshot.probe:
+            if 0 <= step < len(self.prob_values) and self._snapshot is not None:
                 true_bit = int(self._snapshot.probe.bits_sum[step])
                 text = f"bit {step}: p(sum bit = 1) = {self.prob_values[step]:.4f}\ntrue bit {true_bit}"
         self.readout = text
