@@ -1,186 +1,25 @@
-"""A single-layer LSTM with a sigmoid output head, forward and backward (BPTT) by hand in NumPy.
+"""The LSTM of core.lstm, computed fast in NumPy: the same functions, tested equal to the reference (1e-12).
 
-Layout and gate order follow PyTorch's nn.LSTM (i, f, g, o), so a state_dict moves between the two.
-Per step, for input x_t (B, I) and state h_{t-1}, c_{t-1} (B, H):
-
-    z   = x_t W_ih^T + h_{t-1} W_hh^T + b          # (B, 4H), split into i, f, g, o
-    i, f, o = sigmoid(z_i), sigmoid(z_f), sigmoid(z_o);  g = tanh(z_g)
-    c_t = f * c_{t-1} + i * g
-    h_t = o * tanh(c_t)
-    p_t = sigmoid(h_t W_out^T + b_out)             # (B, O)
-
-Loss is the mean binary cross-entropy over all T*B*O outputs (torch.nn.BCELoss's default).
-The four gate matmuls are fused into one per step, with the input projection and the bias in it (step t
-multiplies [h_{t-1}; x_t; 1]); the cache keeps pre- and post-activations so backward recomputes nothing. Inside,
-arrays hold one column per sample (batch innermost): see Cache.
-References: Hochreiter & Schmidhuber 1997; Karpathy's batched LSTM gist; PyTorch nn.LSTM docs.
+At batch size 1 a training step costs its number of NumPy calls, not arithmetic, so this path fuses and
+reorders what the reference writes plainly:
+- the four gate matmuls are one per step, with the input projection and the bias in it (step t multiplies
+  [h_{t-1}; x_t; 1]);
+- arrays hold one column per sample (batch innermost), so each gate block of a step is one contiguous run;
+- the sigmoid gates are stored side by side (i, f, o, g) and computed with the candidate in one tanh, using
+  sigmoid(z) = 0.5 + 0.5 tanh(z / 2) with the sigmoid rows of the weights halved;
+- backward computes every local derivative for all steps at once, and each weight gradient is one long matmul;
+- a Workspace reuses the scratch arrays from step to step.
+Read core.lstm for the equations; the Cache here offers the reference's (T, B, .) views as properties.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-GATES = ("i", "f", "g", "o")
-FIELDS = ("weight_ih", "weight_hh", "bias", "weight_out", "bias_out")
-STATE_DICT_KEYS = (
-    "lstm.weight_ih_l0",
-    "lstm.weight_hh_l0",
-    "lstm.bias_ih_l0",
-    "lstm.bias_hh_l0",
-    "head.weight",
-    "head.bias",
-)
-INITS = ("seed", "pytorch")
-
-
-@dataclass(eq=False)
-class Params:
-    """LSTM weights in PyTorch layout; all five arrays are views into one contiguous `flat` buffer."""
-
-    weight_ih: np.ndarray  # (4H, I)
-    weight_hh: np.ndarray  # (4H, H)
-    bias: np.ndarray  # (4H,)  = PyTorch's bias_ih + bias_hh
-    weight_out: np.ndarray  # (O, H)
-    bias_out: np.ndarray  # (O,)
-    flat: np.ndarray = dataclasses.field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        arrays = [np.asarray(getattr(self, name)) for name in FIELDS]
-        dtype = np.float32 if all(a.dtype == np.float32 for a in arrays) else np.float64
-        packed = Params.from_flat(np.concatenate([a.ravel() for a in arrays]).astype(dtype), *_sizes(arrays))
-        for name in FIELDS:
-            setattr(self, name, getattr(packed, name))
-        self.flat = packed.flat
-
-    @classmethod
-    def from_flat(cls, flat: np.ndarray, hidden_size: int, input_size: int, output_size: int) -> Params:
-        """Views into flat (no copy), in FIELDS order."""
-        H, I, O = hidden_size, input_size, output_size
-        shapes = ((4 * H, I), (4 * H, H), (4 * H,), (O, H), (O,))
-        params = cls.__new__(cls)
-        offset = 0
-        for name, shape in zip(FIELDS, shapes):
-            size = shape[0] * shape[1] if len(shape) == 2 else shape[0]
-            setattr(params, name, flat[offset : offset + size].reshape(shape))
-            offset += size
-        if offset != flat.size:
-            raise ValueError(f"flat buffer has {flat.size} values, shapes need {offset}")
-        params.flat = flat
-        return params
-
-    @property
-    def hidden_size(self) -> int:
-        return self.weight_hh.shape[1]
-
-    @property
-    def input_size(self) -> int:
-        return self.weight_ih.shape[1]
-
-    @property
-    def output_size(self) -> int:
-        return self.weight_out.shape[0]
-
-    @property
-    def dtype(self) -> np.dtype:
-        return self.flat.dtype
-
-    def arrays(self) -> Iterator[tuple[str, np.ndarray]]:
-        for name in FIELDS:
-            yield name, getattr(self, name)
-
-    def zeros_like(self) -> Params:
-        return Params.from_flat(np.zeros_like(self.flat), self.hidden_size, self.input_size, self.output_size)
-
-    def copy(self) -> Params:
-        return Params.from_flat(self.flat.copy(), self.hidden_size, self.input_size, self.output_size)
-
-    def astype(self, dtype: type) -> Params:
-        return Params.from_flat(self.flat.astype(dtype), self.hidden_size, self.input_size, self.output_size)
-
-    def state_dict(self) -> dict[str, np.ndarray]:
-        """Exactly the keys of torch's state_dict for `lstm = nn.LSTM(I, H)`, `head = nn.Linear(H, O)`."""
-        return {
-            "lstm.weight_ih_l0": self.weight_ih.copy(),
-            "lstm.weight_hh_l0": self.weight_hh.copy(),
-            "lstm.bias_ih_l0": self.bias.copy(),
-            "lstm.bias_hh_l0": np.zeros_like(self.bias),
-            "head.weight": self.weight_out.copy(),
-            "head.bias": self.bias_out.copy(),
-        }
-
-    @classmethod
-    def from_state_dict(cls, state: Mapping[str, np.ndarray]) -> Params:
-        """Inverse of state_dict; bias = bias_ih + bias_hh. Raises ValueError on missing keys or bad shapes."""
-        missing = [k for k in STATE_DICT_KEYS if k not in state]
-        if missing:
-            raise ValueError(f"missing weights: {', '.join(missing)}")
-        arrays = {k: np.asarray(state[k]) for k in STATE_DICT_KEYS}
-        for key, array in arrays.items():
-            if array.dtype.kind != "f":
-                raise ValueError(f"{key} must hold floating-point numbers, not {array.dtype}")
-        w_ih, w_hh = arrays["lstm.weight_ih_l0"], arrays["lstm.weight_hh_l0"]
-        w_out, b_out = arrays["head.weight"], arrays["head.bias"]
-        if w_hh.ndim != 2 or w_hh.shape[0] != 4 * w_hh.shape[1] or w_hh.shape[1] == 0:
-            raise ValueError(f"lstm.weight_hh_l0 must be (4H, H), got {w_hh.shape}")
-        H = w_hh.shape[1]
-        expected = {
-            "lstm.weight_ih_l0": (4 * H, w_ih.shape[1] if w_ih.ndim == 2 else -1),
-            "lstm.bias_ih_l0": (4 * H,),
-            "lstm.bias_hh_l0": (4 * H,),
-            "head.weight": (b_out.shape[0] if b_out.ndim == 1 else -1, H),
-            "head.bias": (w_out.shape[0] if w_out.ndim == 2 else -1,),
-        }
-        for key, shape in expected.items():
-            if arrays[key].shape != shape or -1 in shape or 0 in shape:
-                raise ValueError(f"{key} has shape {arrays[key].shape}, expected {shape} for hidden size {H}")
-        for key, array in arrays.items():
-            if not np.all(np.isfinite(array)):
-                raise ValueError(f"{key} contains NaN or infinite values")
-        bias = arrays["lstm.bias_ih_l0"] + arrays["lstm.bias_hh_l0"]
-        return cls(w_ih, w_hh, bias, w_out, b_out)
-
-
-def _sizes(arrays: list[np.ndarray]) -> tuple[int, int, int]:
-    w_ih, w_hh, bias, w_out, b_out = arrays
-    H = w_hh.shape[1] if w_hh.ndim == 2 else 0
-    if w_hh.shape != (4 * H, H) or w_ih.ndim != 2 or w_ih.shape[0] != 4 * H or bias.shape != (4 * H,):
-        raise ValueError(f"inconsistent LSTM shapes: {w_ih.shape}, {w_hh.shape}, {bias.shape}")
-    if w_out.ndim != 2 or w_out.shape[1] != H or b_out.shape != (w_out.shape[0],):
-        raise ValueError(f"inconsistent head shapes: {w_out.shape}, {b_out.shape}")
-    return H, w_ih.shape[1], w_out.shape[0]
-
-
-def init_params(
-    hidden_size: int,
-    rng: np.random.Generator,
-    input_size: int = 2,
-    output_size: int = 1,
-    init: str = "seed",
-    forget_bias: float = 0.0,
-    dtype: type = np.float64,
-) -> Params:
-    """`seed`: standard normal weights, zero biases (the original notebook). `pytorch`: U(-1/sqrt(H), 1/sqrt(H))."""
-    H, I, O = hidden_size, input_size, output_size
-    n = 4 * H * I + 4 * H * H + 4 * H + O * H + O
-    if init == "seed":
-        flat = rng.standard_normal(n)
-        params = Params.from_flat(flat, H, I, O)
-        params.bias[:] = 0.0
-        params.bias_out[:] = 0.0
-    elif init == "pytorch":
-        bound = 1.0 / np.sqrt(H)
-        flat = rng.uniform(-bound, bound, n)
-        params = Params.from_flat(flat, H, I, O)
-    else:
-        raise ValueError(f"unknown init {init!r}: choose one of {', '.join(INITS)}")
-    params.bias[H : 2 * H] += forget_bias
-    return params.astype(dtype) if dtype != np.float64 else params
-
+from core.lstm import GATES, Params
 
 STORED_GATES = ("i", "f", "o", "g")  # the cache's gate order: the three sigmoid gates side by side
 
@@ -379,25 +218,16 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 def bce_loss(probs: np.ndarray, y: np.ndarray) -> float:
-    """Mean binary cross-entropy, each log clamped at -100 as torch.nn.BCELoss does."""
+    """core.lstm.bce_loss: BCE summed over bits and outputs, averaged over the batch (axis 1 of (T, B, O))."""
     p, target = probs.ravel(), y.ravel()
     log_p = np.log(np.maximum(p, _LOG_FLOOR))
     log_q = np.log(np.maximum(1.0 - p, _LOG_FLOOR))
     log_p -= log_q
-    return -float(np.dot(target, log_p) + log_q.sum()) / p.size  # y log p + (1-y) log q = y (log p - log q) + log q
+    # y log p + (1-y) log q = y (log p - log q) + log q
+    return -float(np.dot(target, log_p) + log_q.sum()) / probs.shape[1]
 
 
 _LOG_FLOOR = float(np.exp(-100.0))  # log(max(p, e^-100)) == max(log p, -100), without a divide-by-zero warning
-
-
-def bce_terms(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Elementwise binary cross-entropy -(y log p + (1-y) log(1-p)), same shape as probs."""
-    log_p = np.log(np.maximum(probs, _LOG_FLOOR))
-    log_q = np.log(np.maximum(1.0 - probs, _LOG_FLOOR))
-    log_q -= log_p
-    log_q *= 1.0 - y
-    log_q += log_p
-    return np.negative(log_q, out=log_q)
 
 
 def backward(
@@ -407,7 +237,7 @@ def backward(
     record: tuple[np.ndarray, np.ndarray] | None = None,
     workspace: Workspace | None = None,
 ) -> tuple[float, Params]:
-    """BPTT for the mean BCE loss against targets y (T, B, O) -> (loss, grads as a Params).
+    """BPTT for bce_loss against targets y (T, B, O) -> (loss, grads as a Params).
 
     record, if given, is a pair of (T, B, H) arrays that receive dL/dh_t and dL/dc_t of every step.
     workspace, if given, supplies reusable arrays (the grads too: they are valid until the next backward).
@@ -420,9 +250,9 @@ def backward(
     loss = bce_loss(cache.probs, y)
     grads = params.zeros_like() if workspace is None else workspace.params_like("grads", params)
 
-    # Head: sigmoid + BCE gives d loss / d logit = (p - y) / N.
+    # Head: sigmoid + BCE summed over bits, averaged over the batch gives d loss / d logit = (p - y) / B.
     d_logits = np.subtract(cache.probs_cols, y.transpose(2, 0, 1), out=empty("d_logits", (O, T, B), dtype))
-    d_logits *= 1.0 / y.size
+    d_logits *= 1.0 / B
     d_logits = d_logits.reshape(O, T * B)
     hidden = cache.hidden_cols[:, 1:].reshape(H, T * B)  # h_1 .. h_T of every sample
     np.matmul(d_logits, hidden.T, out=grads.weight_out)
@@ -476,35 +306,3 @@ def backward(
     grads.weight_ih[:] = d_weights[H : H + I].T
     grads.bias[:] = d_weights[H + I]
     return loss, grads
-
-
-def state_grads(params: Params, cache: Cache, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per step t: dL/dh_t and dL/dc_t (T, B, H) exactly as backward propagates them, and the loss per step (T, B)."""
-    T, B, _ = cache.x.shape
-    d_hidden = np.empty((T, B, params.hidden_size), params.dtype)
-    d_cell = np.empty_like(d_hidden)
-    backward(params, cache, y, record=(d_hidden, d_cell))
-    step_loss = bce_terms(cache.probs, np.asarray(y, dtype=params.dtype)).mean(axis=-1)
-    return d_hidden, d_cell, step_loss
-
-
-def resize_hidden(params: Params, hidden_size: int, fill: np.ndarray | None = None) -> Params:
-    """A copy with hidden_size units: units 0..min(H, H')-1 keep their weights, new entries come from fill.
-
-    fill is a flat array of the new Params' size (default zeros) whose values are used where nothing old maps;
-    pass small random numbers for weights, zeros for optimizer state.
-    """
-    old_h, new_h = params.hidden_size, hidden_size
-    I, O = params.input_size, params.output_size
-    flat = np.zeros(4 * new_h * (I + new_h + 1) + O * (new_h + 1), params.dtype) if fill is None else fill
-    new = Params.from_flat(flat.astype(params.dtype, copy=True), new_h, I, O)
-    keep = min(old_h, new_h)
-    for k in range(4):  # each gate block keeps its first `keep` rows
-        old_rows = slice(k * old_h, k * old_h + keep)
-        new_rows = slice(k * new_h, k * new_h + keep)
-        new.weight_ih[new_rows] = params.weight_ih[old_rows]
-        new.weight_hh[new_rows, :keep] = params.weight_hh[old_rows, :keep]
-        new.bias[new_rows] = params.bias[old_rows]
-    new.weight_out[:, :keep] = params.weight_out[:, :keep]
-    new.bias_out[:] = params.bias_out
-    return new

@@ -10,7 +10,8 @@ state_dict moves between the two. Per step, for input x_t (B, I) and state h_{t-
 It has the same module interface as core.lstm (Params, init_params, forward, backward, state_grads,
 resize_hidden), so a Trainer trains either. There are no gates and no cell: the only memory is h itself,
 which is why the carry has to survive a squashing tanh and a matmul at every step.
-Loss is the mean binary cross-entropy over all T*B*O outputs (torch.nn.BCELoss's default).
+Loss, as the LSTM's: binary cross-entropy summed over the T bits (and O outputs), averaged over the B additions.
+This module is both the readable reference and the NumPy path the trainer runs: an RNN step is two calls.
 References: Elman 1990; PyTorch nn.RNN docs.
 """
 
@@ -215,7 +216,7 @@ def backward(
     record: tuple[np.ndarray, np.ndarray] | None = None,
     workspace: object = None,
 ) -> tuple[float, Params]:
-    """BPTT for the mean BCE loss against targets y (T, B, O) -> (loss, grads as a Params).
+    """BPTT for bce_loss (summed over bits, averaged over the batch) against y (T, B, O) -> (loss, grads as Params).
 
     record, if given, is a pair of (T, B, H) arrays; both receive dL/dh_t of every step. (The LSTM's second
     array receives dL/dc_t, the gradient reaching its memory; the RNN's only memory is h, so it gets dL/dh_t.)
@@ -225,8 +226,8 @@ def backward(
     grads = params.zeros_like()
     hidden = cache.hidden[1:]  # (T, B, H) h_1 .. h_T
 
-    d_logits = np.subtract(cache.probs, y)  # sigmoid + BCE: d loss / d logit = (p - y) / N
-    d_logits /= y.size
+    d_logits = np.subtract(cache.probs, y)  # sigmoid + BCE summed over bits: d loss / d logit = (p - y) / B
+    d_logits /= y.shape[1]
     grads.weight_out[:] = np.tensordot(d_logits, hidden, axes=([0, 1], [0, 1]))  # (O, H)
     grads.bias_out[:] = d_logits.sum(axis=(0, 1))
     d_hidden_from_head = np.matmul(d_logits, params.weight_out)  # (T, B, H)
@@ -256,7 +257,7 @@ def state_grads(params: Params, cache: Cache, y: np.ndarray) -> tuple[np.ndarray
     step (T, B)."""
     d_hidden = np.empty_like(cache.hidden[1:])
     backward(params, cache, y, record=(d_hidden, d_hidden))
-    step_loss = bce_terms(cache.probs, np.asarray(y, dtype=params.dtype)).mean(axis=-1)
+    step_loss = bce_terms(cache.probs, np.asarray(y, dtype=params.dtype)).sum(axis=-1)
     return d_hidden, d_hidden.copy(), step_loss
 
 

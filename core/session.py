@@ -11,7 +11,12 @@ A file holds the model's PyTorch state_dict keys (see core.lstm.STATE_DICT_KEYS)
     history.rows (N, 4)      samples, loss, bit error, accuracy; history.stride, history.pending (k, 5),
     history.events           and the hyperparameter-change markers as JSON
     samples_seen, training_seconds, samples_per_second, solved_at (JSON: null or [samples, seconds])
-    last_good (P,)           the rollback weights, only when they differ from the current ones
+    solved_now, accuracy     whether every sum was right at the last check, and the held-out accuracy there
+    interval (k, 2)          loss and bit error of each sample since the last check (the next history point)
+    rollback.*               where a divergence returns to: flat, samples_seen, rng_state, interval, optimizer.<name>
+    loss                     the loss that trained the weights: "bce-sum" (BCE summed over bits, mean over the
+                             batch); files from before it was recorded were trained with "bce-mean" (the mean over
+                             bits), and keep saying so after they are continued
 
 Writes are atomic (temp file in the same folder, fsync, rename); loads use allow_pickle=False and check every
 array before anything is built, so a bad file raises SessionError and never leaves a half-loaded trainer.
@@ -25,20 +30,34 @@ import math
 import os
 import tempfile
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 
 from core import models
-from core.trainer import HISTORY_COLUMNS, ConfigError, History, TrainConfig, Trainer
+from core.trainer import (
+    CHECK_EVERY,
+    HISTORY_COLUMNS,
+    MAX_BATCH,
+    ConfigError,
+    History,
+    RollbackPoint,
+    TrainConfig,
+    Trainer,
+)
 
 FORMAT_VERSION = 1
 SESSION_FORMAT = "lstm-explorer session"
 MODEL_FORMAT = "lstm-explorer model"
 PENDING_COLUMNS = len(HISTORY_COLUMNS) + 1  # a chunk not yet merged into history: its four metrics and its weight
 _MAX_HEADER = 10_000  # bytes of .npy header we accept (numpy's own default limit)
+
+# For tests only (tests/test_session.py): called with "written" once the temp file is complete and synced but not yet
+# renamed over the destination, and with "renamed" just after the rename, so a test can kill the process at exactly
+# those points. Always None in the app.
+write_stage_hook: Callable[[str], None] | None = None
 
 
 class SessionError(ValueError):
@@ -65,9 +84,17 @@ def save_session(path: str | os.PathLike, trainer: Trainer) -> None:
     arrays["samples_per_second"] = np.array(float(trainer.samples_per_second))
     solved = None if trainer.solved_at is None else [int(trainer.solved_at[0]), float(trainer.solved_at[1])]
     arrays["solved_at"] = np.array(json.dumps(solved))
-    last_good = trainer._good_flat  # the weights rollback() restores; usually equal to params
-    if not np.array_equal(last_good, params.flat):
-        arrays["last_good"] = last_good.copy()
+    arrays["solved_now"] = np.array(bool(trainer.solved_now))
+    arrays["accuracy"] = np.array(float(trainer.accuracy))
+    arrays["interval"] = trainer.interval.copy()
+    arrays["loss"] = np.array(trainer.loss_note)
+    point = trainer.rollback_point
+    arrays["rollback.flat"] = point.flat.copy()
+    arrays["rollback.samples_seen"] = np.array(point.samples_seen, dtype=np.int64)
+    arrays["rollback.rng_state"] = np.array(point.rng_state)
+    arrays["rollback.interval"] = point.interval.copy()
+    for name, value in point.optimizer.items():
+        arrays[f"rollback.optimizer.{name}"] = np.asarray(value)
     _write_atomic(Path(path), arrays)
 
 
@@ -127,6 +154,8 @@ def _write_atomic(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
             handle.flush()
             os.fchmod(handle.fileno(), _new_file_mode(path))
             os.fsync(handle.fileno())
+        if write_stage_hook is not None:
+            write_stage_hook("written")
         os.replace(temp, path)
     except BaseException as error:  # also KeyboardInterrupt: never leave a half-written temp file behind
         with contextlib.suppress(OSError):
@@ -136,6 +165,8 @@ def _write_atomic(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
         if isinstance(error, Exception):
             raise SessionError(f"cannot save {path}: {error}") from None
         raise
+    if write_stage_hook is not None:
+        write_stage_hook("renamed")
     _fsync_folder(folder)
 
 
@@ -194,16 +225,11 @@ def load_session(path: str | os.PathLike) -> Trainer:
         if value.dtype.kind == "f" and value.shape != params.flat.shape:
             raise SessionError(f"{path}: optimizer.{name} has shape {value.shape}, expected {params.flat.shape}")
     rng_state = _json(path, arrays, "rng_state")
-    last_good = arrays.get("last_good")
-    if last_good is not None:
-        _check_float_array(path, "last_good", last_good)
-        if last_good.shape != params.flat.shape:
-            raise SessionError(f"{path}: last_good has shape {last_good.shape}, expected {params.flat.shape}")
+    state = _run_state(path, arrays, params, optimizer_state, scalars[0])
 
     # Everything was checked above; the new trainer is built only now and nobody else holds it until it is returned.
     trainer = Trainer(config)
     trainer.params = params
-    trainer._good_flat = (params.flat if last_good is None else last_good).astype(params.dtype, copy=True)
     try:
         trainer.optimizer.load_state({name: np.asarray(value) for name, value in optimizer_state.items()})
     except (KeyError, ValueError, TypeError) as error:
@@ -217,8 +243,69 @@ def load_session(path: str | os.PathLike) -> Trainer:
     _set_rng_state(path, trainer.rng, rng_state)
     trainer.history.load(rows, stride, events, pending)
     trainer.samples_seen, trainer.training_seconds, trainer.samples_per_second, trainer.solved_at = scalars
-    trainer.accuracy = trainer.heldout_accuracy()
+    trainer.loss_note = state["loss"]
+    trainer.interval = state["interval"]
+    trainer.solved_now = state["solved_now"]
+    trainer.accuracy = state["accuracy"] if state["accuracy"] is not None else trainer.heldout_accuracy()
+    if state["rollback"] is None:  # an older file: return to where it was saved
+        trainer.rollback_point = trainer._rollback_point()
+    else:
+        samples, flat, rng_json, interval, optimizer = state["rollback"]
+        _set_rng_state(path, np.random.default_rng(), json.loads(rng_json))  # checked like rng_state
+        trainer.rollback_point = RollbackPoint(samples, flat.astype(params.dtype), optimizer, rng_json, interval)
     return trainer
+
+
+def _run_state(path: Path, arrays: Mapping[str, np.ndarray], params: object, optimizer_state: Mapping,
+               samples_seen: int) -> dict:
+    """The deterministic-run fields (see the module docstring), checked; defaults for files that predate them."""
+    state: dict = {"loss": "bce-sum", "interval": np.empty((0, 2)), "solved_now": False, "accuracy": None,
+                   "rollback": None}
+    if "loss" in arrays:
+        state["loss"] = _text(path, arrays, "loss")[:200]
+    else:
+        state["loss"] = f"bce-mean until sample {samples_seen}, then bce-sum"
+    if "interval" in arrays:
+        state["interval"] = _interval(path, "interval", arrays["interval"])
+    if "solved_now" in arrays:
+        value = arrays["solved_now"]
+        if value.shape != () or value.dtype.kind != "b":
+            raise SessionError(f"{path}: solved_now must be true or false, got {value.dtype} {value.shape}")
+        state["solved_now"] = bool(value)
+    if "accuracy" in arrays:
+        accuracy = _number(path, arrays, "accuracy")
+        if accuracy > 1:
+            raise SessionError(f"{path}: accuracy must be between 0 and 1, got {accuracy}")
+        state["accuracy"] = accuracy
+    if "rollback.flat" in arrays:
+        flat = arrays["rollback.flat"]
+        _check_float_array(path, "rollback.flat", flat)
+        if flat.shape != params.flat.shape:
+            raise SessionError(f"{path}: rollback.flat has shape {flat.shape}, expected {params.flat.shape}")
+        samples = _integer(path, arrays, "rollback.samples_seen", minimum=0)
+        if samples > samples_seen:
+            raise SessionError(f"{path}: rollback.samples_seen {samples} is after samples_seen {samples_seen}")
+        rng_json = _text(path, arrays, "rollback.rng_state")
+        interval = _interval(path, "rollback.interval", _required(path, arrays, "rollback.interval"))
+        optimizer = {key.removeprefix("rollback.optimizer."): np.array(arrays[key]) for key in arrays
+                     if key.startswith("rollback.optimizer.")}
+        if set(optimizer) != set(optimizer_state):
+            raise SessionError(f"{path}: rollback.optimizer has {sorted(optimizer)}, the optimizer has "
+                               f"{sorted(optimizer_state)}")
+        for name, value in optimizer.items():
+            _check_float_array(path, f"rollback.optimizer.{name}", value, allow_counter=True)
+            if value.shape != np.shape(optimizer_state[name]):
+                raise SessionError(f"{path}: rollback.optimizer.{name} has shape {value.shape}")
+        state["rollback"] = (samples, flat, rng_json, interval, optimizer)
+    return state
+
+
+def _interval(path: Path, key: str, value: np.ndarray) -> np.ndarray:
+    if value.dtype.kind != "f" or value.ndim != 2 or value.shape[1] != 2 or not np.all(np.isfinite(value)):
+        raise SessionError(f"{path}: {key} must be finite numbers of shape (k, 2), got {value.dtype} {value.shape}")
+    if len(value) > CHECK_EVERY + MAX_BATCH:
+        raise SessionError(f"{path}: {key} has {len(value)} rows, more than a check interval holds")
+    return value.astype(np.float64)
 
 
 def _read_arrays(path: Path) -> dict[str, np.ndarray]:

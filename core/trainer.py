@@ -1,8 +1,9 @@
 """Trainer: owns config, params, optimizer, random generator and a bounded history; trains in chunks.
 
 Learning rate, optimizer, batch size and clipping change between chunks without a reset; the hidden size
-changes by resizing the weights (learned units stay). A step whose loss or gradients are not finite is
-rejected before it touches the weights, and training reports the divergence instead.
+changes by resizing the weights (learned units stay). An update whose loss or gradients are not finite is
+rejected before it touches the weights; the run returns to its last check and reports the divergence.
+Whatever the chunks, the same settings give the same weights, history and solved-at (see Trainer).
 """
 
 from __future__ import annotations
@@ -14,13 +15,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core import lstm, models, task
+from core import engine as engine_module
+from core import lstm_fast, models, task
 from core.lstm import Params
-from core.optim import OPTIMIZERS, Optimizer, clip_by_global_norm, make_optimizer
+from core.optim import OPTIMIZERS, Optimizer, make_optimizer
 
 MAX_HIDDEN = 4096
 MAX_BATCH = 65536
-EXPLODING_LOSS = 20.0  # mean BCE above this (chance is 0.69) counts as diverged: weights have blown up
+EXPLODING_LOSS = 20.0  # BCE per bit above this (chance is 0.69) counts as diverged: weights have blown up
+LOSS = "bce-sum"  # binary cross-entropy summed over the bits, averaged over the batch (see core.lstm)
+CHECK_EVERY = 100  # samples between checks (history point, held-out accuracy, solved?, rollback point)
 INITS = ("seed", "pytorch")  # every model kind accepts these
 NEW_UNIT_SCALE = 0.01  # new units from resize_hidden start with weights of this standard deviation
 
@@ -224,116 +228,150 @@ class EvalResult:
 
 
 def predict(params: Params, a: np.ndarray, b: np.ndarray, n_bits: int,
-            unit_scale: np.ndarray | None = None, chunk: int = 4096) -> np.ndarray:
-    """Output probabilities (T, N) for the pairs, in chunks to bound memory. Any model's Params."""
-    model = models.of(params)
-    out = np.empty((n_bits, len(a)))
-    for start in range(0, len(a), chunk):
-        x, _ = task.make_batch(a[start : start + chunk], b[start : start + chunk], n_bits, params.dtype)
-        probs, _ = model.forward(params, x, unit_scale)
-        out[:, start : start + chunk] = probs[:, :, 0]
-    return out
+            unit_scale: np.ndarray | None = None, engine: str | None = None) -> np.ndarray:
+    """Output probabilities (T, N) for the pairs, on the given engine (default: the fastest available)."""
+    return engine_module.predict(engine_module.resolve(engine), params, np.asarray(a, np.int64),
+                                 np.asarray(b, np.int64), n_bits, unit_scale)
 
 
 def evaluate(params: Params, n_bits: int, rng: np.random.Generator | None = None,
-             unit_scale: np.ndarray | None = None, n_samples: int = 4096) -> EvalResult:
+             unit_scale: np.ndarray | None = None, n_samples: int = 4096, engine: str | None = None) -> EvalResult:
     """Exhaustive over all pairs when feasible (16,384 at 8 bits), else n_samples random pairs."""
     rng = rng if rng is not None else np.random.default_rng(12345)
     a, b, exhaustive = task.evaluation_pairs(n_bits, rng, n_samples)
-    predicted, wrong_bit = score(params, a, b, n_bits, unit_scale)
+    predicted, wrong_bit = score(params, a, b, n_bits, unit_scale, engine)
     return EvalResult(n_bits, a, b, predicted, np.count_nonzero(wrong_bit, axis=0), exhaustive)
 
 
 def score(params: Params, a: np.ndarray, b: np.ndarray, n_bits: int,
-          unit_scale: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+          unit_scale: np.ndarray | None = None, engine: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The model's sums for the pairs (N,) and where each output bit is wrong (T, N) bool."""
-    probs = predict(params, a, b, n_bits, unit_scale)
+    probs = predict(params, a, b, n_bits, unit_scale, engine)
     wrong_bit = (probs >= 0.5) != (task.encode(a + b, n_bits) >= 0.5)
     return task.decode(probs), wrong_bit
 
 
 class Trainer:
-    """Trains one model on binary addition; everything needed to continue a run lives here."""
+    """Trains one model on binary addition; everything needed to continue a run lives here.
 
-    def __init__(self, config: TrainConfig | None = None) -> None:
+    A run is a pure function of its settings and the number of samples trained: the training pairs are drawn
+    from one generator in order, and every CHECK_EVERY samples (at the first update that reaches a multiple of
+    it) the trainer records a history point, measures the held-out accuracy, checks whether every sum is right
+    and keeps a rollback point. How the samples are split into calls of step() changes nothing.
+    """
+
+    def __init__(self, config: TrainConfig | None = None, engine: str | None = None) -> None:
         self.config = (config or TrainConfig()).validate()
         cfg = self.config
+        self.engine = engine_module.resolve(engine)  # "numpy" or "compiled"; may change between steps
         self.dtype = np.dtype(cfg.dtype).type
         self.rng = np.random.default_rng(cfg.seed)
         self.model = models.get(cfg.model)  # module with init_params, forward, backward, Params
         self.params = self.model.init_params(cfg.hidden_size, self.rng, init=cfg.init, forget_bias=cfg.forget_bias,
-                                       dtype=self.dtype)
+                                             dtype=self.dtype)
         self.optimizer: Optimizer = make_optimizer(cfg.optimizer, cfg.learning_rate, cfg.momentum)
         heldout_rng = np.random.default_rng([cfg.seed, 2])  # fixed per seed, independent of training draws
         self.heldout_a, self.heldout_b = task.sample_operands(heldout_rng, cfg.heldout_size, cfg.n_bits)
         self.history = History()
         self.samples_seen = 0
-        self.training_seconds = 0.0  # time spent inside step(), for samples/s and time-to-solve
+        self.training_seconds = 0.0  # time spent inside step(), for time-to-solve (wall clock: not part of the run)
         self.solved_at: tuple[int, float] | None = None  # (samples, seconds) when every sum was first right
-        self.accuracy = self.heldout_accuracy()
+        self.solved_now = False  # every sum right at the last check
+        self.accuracy = self.heldout_accuracy()  # held-out exact-sum accuracy at the last check
         self.samples_per_second = 0.0
-        self._good_flat = self.params.flat.copy()
-        self._workspace = lstm.Workspace()  # scratch arrays reused from step to step
+        self.loss_note = LOSS  # the loss that trained these weights (sessions from older versions say otherwise)
+        # Each sample's loss and mean bit error since the last check, (k, 2): summed at the check in one call, so
+        # the history point is the same to the last bit however the samples were split into chunks.
+        self.interval = np.empty((0, 2))
+        self._workspace = lstm_fast.Workspace()  # scratch arrays reused from step to step (NumPy engine)
         self._last_wrong: tuple[np.ndarray, np.ndarray] | None = None  # pairs wrong at the last exhaustive check
+        self.rollback_point: RollbackPoint = self._rollback_point()
 
     # ---- training -------------------------------------------------------------------------------------------
     def step(self, n_samples: int) -> ChunkResult:
-        """Train on at least n_samples samples (whole batches), then measure held-out accuracy and record it."""
+        """Train on at least n_samples samples (whole batches); checks happen wherever a multiple of CHECK_EVERY
+        is reached. On divergence the run returns to its last rollback point and the result says so."""
         cfg = self.config
         batch = cfg.batch_size
-        n_batches = max(1, -(-int(n_samples) // batch))
+        to_do = max(1, -(-int(n_samples) // batch))  # updates
         started = time.perf_counter()
-        loss_sum = error_sum = 0.0
         done = 0
-        diverged, message = False, ""
+        loss_sum = error_sum = 0.0
         last = (0, 0, 0)
-        # Draw and encode the whole chunk at once: per-sample NumPy calls are what costs at batch size 1.
-        a_all, b_all = task.sample_operands(self.rng, n_batches * batch, cfg.n_bits)
-        x_all, y_all = task.make_batch(a_all, b_all, cfg.n_bits, self.dtype)  # (T, n_batches * batch, .)
-        probs_all = np.empty((cfg.n_bits, n_batches * batch), self.dtype)
-        for k in range(n_batches):
-            rows = slice(k * batch, (k + 1) * batch)
-            x, y = x_all[:, rows], y_all[:, rows]
-            probs, cache = self.model.forward(self.params, x, workspace=self._workspace)
-            loss, grads = self.model.backward(self.params, cache, y, workspace=self._workspace)
-            norm = clip_by_global_norm(grads, cfg.clip_norm)
-            if not (np.isfinite(loss) and np.isfinite(norm)) or loss > EXPLODING_LOSS:
+        diverged, message = False, ""
+        while to_do:
+            next_check = (self.samples_seen // CHECK_EVERY + 1) * CHECK_EVERY
+            updates = min(to_do, -(-(next_check - self.samples_seen) // batch))
+            a, b = task.sample_operands(self.rng, updates * batch, cfg.n_bits)
+            out = engine_module.train(self.engine, self.params, self.optimizer, cfg.clip_norm, a, b, cfg.n_bits,
+                                      batch, EXPLODING_LOSS * cfg.n_bits * self.params.output_size,
+                                      self._workspace)
+            n = out.updates * batch
+            if n:
+                y_bits = task.encode(a[:n] + b[:n], cfg.n_bits)  # (T, n)
+                errors = _mean_over_bits(np.abs(y_bits - out.probs))  # (n,) each sample's mean bit error
+                losses = np.repeat(out.losses, batch)  # each sample's share: its update's loss
+                self.interval = np.concatenate([self.interval, np.column_stack([losses, errors])])
+                loss_sum += losses.sum()
+                error_sum += errors.sum()
+                done += n
+                self.samples_seen += n
+                last = (int(a[n - 1]), int(b[n - 1]), int(task.decode(out.probs[:, n - 1 : n])[0]))
+            if out.diverged or not np.all(np.isfinite(self.params.flat)):
                 diverged = True
-                message = (f"loss became {loss:.3g} at sample {self.samples_seen:,}: training paused and the "
-                           f"last good weights restored. Try a lower learning rate or gradient clipping.")
+                bad = self.samples_seen + batch
+                point = self.rollback_point.samples_seen
+                message = (f"training diverged at sample {bad:,} (the loss or the weights stopped being finite "
+                           f"numbers): paused, and the weights of sample {point:,} restored. Try a lower learning "
+                           "rate or gradient clipping.")
+                self.rollback()
+                self.history.add_event(self.samples_seen, f"diverged at sample {bad:,}; rolled back")
                 break
-            self.optimizer.step(self.params, grads)
-            probs_all[:, rows] = probs[:, :, 0]
-            loss_sum += loss * batch
-            done += batch
-        self.samples_seen += done
-        if done:
-            error_sum = float(np.abs(y_all[:, :done, 0] - probs_all[:, :done]).mean(axis=0).sum())
-            last = (int(a_all[done - 1]), int(b_all[done - 1]), int(task.decode(probs_all[:, done - 1 : done])[0]))
+            to_do -= out.updates
+            if self.samples_seen >= next_check:
+                self._check()
         elapsed = time.perf_counter() - started
-        if not diverged and not np.all(np.isfinite(self.params.flat)):
-            diverged, message = True, "weights became non-finite: last good weights restored"
-        if diverged:
-            self.rollback()
-            self.history.add_event(self.samples_seen, "diverged")
         self.training_seconds += elapsed
         if elapsed > 0 and done:
             self.samples_per_second = done / elapsed
-        self.accuracy = self.heldout_accuracy()
         loss_mean = loss_sum / done if done else float("nan")
         error_mean = error_sum / done if done else float("nan")
-        if done:
-            self.history.add(self.samples_seen, loss_mean, error_mean, self.accuracy, done)
-            self._good_flat = self.params.flat.copy()
-        if self.accuracy == 1.0 and self.solved_at is None and self._every_sum_right():
-            self.solved_at = (self.samples_seen, self.training_seconds)
         return ChunkResult(done, loss_mean, error_mean, self.accuracy, *last, diverged, message)
 
+    def _check(self) -> None:
+        """At a multiple of CHECK_EVERY: held-out accuracy, a history point, solved or not, a rollback point."""
+        self.accuracy = self.heldout_accuracy()
+        count = len(self.interval)
+        if count:
+            loss_mean, error_mean = self.interval.sum(axis=0) / count
+            self.history.add(self.samples_seen, loss_mean, error_mean, self.accuracy, count)
+        self.interval = np.empty((0, 2))
+        was_solved = self.solved_now
+        self.solved_now = self.accuracy == 1.0 and self._every_sum_right()
+        if self.solved_now and self.solved_at is None:
+            self.solved_at = (self.samples_seen, self.training_seconds)
+            self.history.add_event(self.samples_seen, "solved: every sum right")
+        elif self.solved_now and not was_solved:
+            self.history.add_event(self.samples_seen, "solved again")
+        elif was_solved and not self.solved_now:
+            self.history.add_event(self.samples_seen, "no longer solved")
+        self.rollback_point = self._rollback_point()
+
+    def _rollback_point(self) -> RollbackPoint:
+        return RollbackPoint(self.samples_seen, self.params.flat.copy(),
+                             {k: np.array(v, copy=True) for k, v in self.optimizer.state().items()},
+                             json.dumps(self.rng.bit_generator.state), self.interval.copy())
+
     def rollback(self) -> None:
-        """Restore the weights after the last healthy chunk; optimizer state starts afresh."""
-        self.params.flat[:] = self._good_flat
+        """Return to the last rollback point: weights, optimizer state, sample stream and sample count."""
+        point = self.rollback_point
+        self.params.flat[:] = point.flat
         cfg = self.config
         self.optimizer = make_optimizer(cfg.optimizer, cfg.learning_rate, cfg.momentum)
+        self.optimizer.load_state({k: v.copy() for k, v in point.optimizer.items()})
+        self.rng.bit_generator.state = json.loads(point.rng_state)
+        self.samples_seen = point.samples_seen
+        self.interval = point.interval.copy()
 
     # ---- evaluation -----------------------------------------------------------------------------------------
     def _every_sum_right(self) -> bool:
@@ -342,7 +380,7 @@ class Trainer:
         n_bits = self.config.n_bits
         if self._last_wrong is not None and len(self._last_wrong[0]):
             a, b = self._last_wrong
-            if np.any(task.decode(predict(self.params, a, b, n_bits)) != a + b):
+            if np.any(task.decode(predict(self.params, a, b, n_bits, engine=self.engine)) != a + b):
                 return False
         result = self.evaluate()
         wrong = result.wrong_bits > 0
@@ -350,22 +388,24 @@ class Trainer:
         return not wrong.any()
 
     def heldout_accuracy(self) -> float:
-        probs = predict(self.params, self.heldout_a, self.heldout_b, self.config.n_bits)
+        probs = predict(self.params, self.heldout_a, self.heldout_b, self.config.n_bits, engine=self.engine)
         return float(np.mean(task.decode(probs) == self.heldout_a + self.heldout_b))
 
     def evaluate(self, n_bits: int | None = None, unit_scale: np.ndarray | None = None) -> EvalResult:
-        return evaluate(self.params, n_bits or self.config.n_bits, unit_scale=unit_scale)
+        return evaluate(self.params, n_bits or self.config.n_bits, unit_scale=unit_scale, engine=self.engine)
 
     def exhaustive_accuracy(self) -> float:
         return self.evaluate().accuracy
 
     @property
     def solved(self) -> bool:
+        """Every sum was right at some check (see solved_now for whether it still is)."""
         return self.solved_at is not None
 
     # ---- live changes ---------------------------------------------------------------------------------------
     def update(self, **changes: object) -> list[str]:
-        """Apply live settings (TrainConfig.LIVE) at once; returns what changed, as text. Raises ConfigError."""
+        """Apply live settings (TrainConfig.LIVE) at once; returns what changed, as text. Raises ConfigError.
+        The change takes a rollback point, so a later rollback never crosses it."""
         not_live = set(changes) - set(TrainConfig.LIVE)
         if not_live:
             raise ConfigError(f"{', '.join(sorted(not_live))} can only change with a reset")
@@ -383,17 +423,42 @@ class Trainer:
         self.config = new
         for text in described:
             self.history.add_event(self.samples_seen, text)
+        if described:
+            self.rollback_point = self._rollback_point()
         return described
 
     def _resize(self, hidden_size: int) -> None:
-        fill = self.rng.standard_normal  # new units' weights are small random numbers
+        # New units' weights are small random numbers from a generator of their own (the seed and the sample
+        # count), so a resize does not shift the training samples that follow.
+        fill_rng = np.random.default_rng([self.config.seed, 3, self.samples_seen])
         old = self.params
         probe = self.model.resize_hidden(old, hidden_size)  # for the size of the new buffer
-        self.params = self.model.resize_hidden(old, hidden_size, NEW_UNIT_SCALE * fill(probe.flat.size))
+        self.params = self.model.resize_hidden(old, hidden_size, NEW_UNIT_SCALE * fill_rng.standard_normal(
+            probe.flat.size))
 
         def mapping(state: np.ndarray) -> np.ndarray:
             view = type(old).from_flat(state, old.hidden_size, old.input_size, old.output_size)
             return self.model.resize_hidden(view, hidden_size).flat
 
         self.optimizer.resize(mapping)
-        self._good_flat = self.params.flat.copy()
+        self._last_wrong = None
+
+
+def _mean_over_bits(values: np.ndarray) -> np.ndarray:
+    """(T, n) -> (n,) means over axis 0, added in the same order whatever n (NumPy's own reduction groups the
+    terms differently for one column than for many, which would make a run depend on its chunks)."""
+    total = np.zeros(values.shape[1])
+    for row in values:
+        total += row
+    return total / len(values)
+
+
+@dataclass
+class RollbackPoint:
+    """Where a diverged run returns to: the state at the last check (or live change)."""
+
+    samples_seen: int
+    flat: np.ndarray  # the weights
+    optimizer: dict[str, np.ndarray]  # Optimizer.state()
+    rng_state: str  # the training generator's bit_generator.state as JSON
+    interval: np.ndarray  # Trainer.interval: (k, 2) loss and bit error of each sample since the last check

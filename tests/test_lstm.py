@@ -1,9 +1,10 @@
-"""The NumPy LSTM: gradients against finite differences, PyTorch parity, state_dict, batching, resizing."""
+"""The NumPy LSTM: gradients against finite differences, PyTorch parity, the fast path equal to the reference,
+state_dict, batching, resizing."""
 
 import numpy as np
 import pytest
 
-from core import lstm, task
+from core import lstm, lstm_fast, task
 
 
 def random_problem(hidden: int, batch: int, steps: int, seed: int = 0, dtype=np.float64):
@@ -91,7 +92,8 @@ def test_pytorch_parity_through_state_dict():
     model.load_state_dict({k: torch.from_numpy(v) for k, v in params.state_dict().items()})
     out, _ = model.lstm(torch.from_numpy(x))
     torch_probs = torch.sigmoid(model.head(out))
-    torch_loss = torch.nn.BCELoss()(torch_probs, torch.from_numpy(y))
+    # The loss per addition: summed over the 8 bits, averaged over the 5 additions of the batch.
+    torch_loss = torch.nn.BCELoss(reduction="sum")(torch_probs, torch.from_numpy(y)) / x.shape[1]
     torch_loss.backward()
 
     np.testing.assert_allclose(torch_probs.detach().numpy(), probs, rtol=0, atol=1e-10)
@@ -157,7 +159,7 @@ def test_batched_equals_per_sample():
         p_k, c_k = lstm.forward(params, x[:, k : k + 1])
         np.testing.assert_allclose(p_k[:, 0], probs[:, k], atol=1e-14)
         summed += lstm.backward(params, c_k, y[:, k : k + 1])[1].flat
-    np.testing.assert_allclose(summed / 6, grads.flat, atol=1e-14)  # mean loss: the batch gradient is the mean
+    np.testing.assert_allclose(summed / 6, grads.flat, atol=1e-14)  # averaged over the batch: the mean gradient
 
 
 def test_float32_stays_float32_and_agrees_with_float64():
@@ -178,7 +180,8 @@ def test_state_grads_records_what_backward_propagates():
     _, cache = lstm.forward(params, x)
     d_hidden, d_cell, step_loss = lstm.state_grads(params, cache, y)
     assert d_hidden.shape == d_cell.shape == (6, 2, 5)
-    np.testing.assert_allclose(step_loss.mean(), lstm.bce_loss(cache.probs, y), rtol=1e-12)
+    # The loss is each addition's loss summed over its steps, averaged over the additions.
+    np.testing.assert_allclose(step_loss.sum(axis=0).mean(), lstm.bce_loss(cache.probs, y), rtol=1e-12)
     # Perturbing h_t's contribution to the head changes the loss at rate dL/dh_t (last step: only the head).
     eps = 1e-6
     t, unit = 5, 2
@@ -224,3 +227,44 @@ def test_init_kinds():
     assert np.all(forget >= 0.75) and np.all(forget <= 1.25)
     with pytest.raises(ValueError, match="unknown init"):
         lstm.init_params(4, rng, init="xavier")
+
+
+def test_loss_is_summed_over_bits_and_averaged_over_the_batch():
+    """Doubling the sequence with a copy of itself doubles the loss; doubling the batch with a copy does not."""
+    params, x, y = random_problem(4, 3, 5)
+    loss = lstm.bce_loss(lstm.forward(params, x)[0], y)
+    probs = lstm.forward(params, x)[0]
+    assert lstm.bce_loss(np.concatenate([probs, probs]), np.concatenate([y, y])) == pytest.approx(2 * loss)
+    assert lstm.bce_loss(np.concatenate([probs, probs], 1), np.concatenate([y, y], 1)) == pytest.approx(loss)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_fast_path_equals_the_reference(seed):
+    """core.lstm_fast gives the reference's probabilities, cache, loss and every gradient to 1e-12, over random
+    shapes, with a reused workspace (as in training) and with a knockout mask."""
+    rng = np.random.default_rng(seed)
+    hidden, batch, steps = int(rng.integers(1, 21)), int(rng.integers(1, 9)), int(rng.integers(1, 13))
+    params, x, y = random_problem(hidden, batch, steps, seed=seed)
+    workspace = lstm_fast.Workspace()
+    for _ in range(2):  # the second round reuses the workspace's arrays
+        probs, cache = lstm.forward(params, x)
+        loss, grads = lstm.backward(params, cache, y)
+        fast_probs, fast_cache = lstm_fast.forward(params, x, workspace=workspace)
+        fast_loss, fast_grads = lstm_fast.backward(params, fast_cache, y, workspace=workspace)
+        np.testing.assert_allclose(fast_probs, probs, rtol=0, atol=1e-12)
+        assert abs(fast_loss - loss) <= 1e-12 * max(1.0, abs(loss))
+        for name, array in grads.arrays():
+            np.testing.assert_allclose(getattr(fast_grads, name), array, rtol=0, atol=1e-12, err_msg=name)
+        for name in ("gates_pre", "gates", "cell", "cell_tanh", "hidden", "logits", "x"):
+            np.testing.assert_allclose(getattr(fast_cache, name), getattr(cache, name), rtol=0, atol=1e-12,
+                                       err_msg=name)
+        params.flat += 0.1 * rng.standard_normal(params.flat.size)
+    scale = rng.uniform(0, 1, hidden)
+    scale[0] = 0.0
+    np.testing.assert_allclose(lstm_fast.forward(params, x, scale)[0], lstm.forward(params, x, scale)[0],
+                               rtol=0, atol=1e-12)
+    d_h, d_c = np.empty((steps, batch, hidden)), np.empty((steps, batch, hidden))
+    lstm_fast.backward(params, lstm_fast.forward(params, x)[1], y, record=(d_h, d_c))
+    ref_h, ref_c, _ = lstm.state_grads(params, lstm.forward(params, x)[1], y)
+    np.testing.assert_allclose(d_h, ref_h, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(d_c, ref_c, rtol=0, atol=1e-12)
