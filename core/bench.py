@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core import lstm, task
+from core import lstm, lstm_fast, task
 from core.optim import SGD, clip_by_global_norm
 from core.trainer import TrainConfig, Trainer
 
@@ -162,15 +162,15 @@ def _steppers(torch, batch: int, hidden: int, dtype: str) -> dict[str, Callable[
 
 def _numpy_stepper(params: lstm.Params, data: list[tuple[np.ndarray, np.ndarray]]) -> Callable[[], None]:
     optimizer = SGD(LEARNING_RATE)
-    workspace = lstm.Workspace()  # as Trainer.step uses
+    workspace = lstm_fast.Workspace()  # as Trainer.step uses
     position = 0
 
     def step() -> None:
         nonlocal position
         x, y = data[position]
         position = (position + 1) % len(data)
-        _, cache = lstm.forward(params, x, workspace=workspace)
-        _, grads = lstm.backward(params, cache, y, workspace=workspace)
+        _, cache = lstm_fast.forward(params, x, workspace=workspace)
+        _, grads = lstm_fast.backward(params, cache, y, workspace=workspace)
         clip_by_global_norm(grads, 0.0)
         optimizer.step(params, grads)
 
@@ -185,7 +185,7 @@ def _torch_stepper(torch, hidden: int, dtype: str, data: list) -> tuple[Callable
     state_dict = {f"lstm.{k}": v.detach().numpy().astype(np.float64) for k, v in recurrent.state_dict().items()}
     state_dict.update({f"head.{k}": v.detach().numpy().astype(np.float64) for k, v in head.state_dict().items()})
     optimizer = torch.optim.SGD([*recurrent.parameters(), *head.parameters()], lr=LEARNING_RATE)
-    loss_fn = torch.nn.BCELoss()
+    loss_fn = torch.nn.BCELoss(reduction="sum")  # divided by the batch below: the loss per addition
     tensors = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in data]
     position = 0
 
@@ -195,7 +195,7 @@ def _torch_stepper(torch, hidden: int, dtype: str, data: list) -> tuple[Callable
         position = (position + 1) % len(tensors)
         optimizer.zero_grad(set_to_none=True)
         output, _ = recurrent(x)  # (T, B, H)
-        loss = loss_fn(torch.sigmoid(head(output)), y)
+        loss = loss_fn(torch.sigmoid(head(output)), y) / x.shape[1]
         loss.backward()
         optimizer.step()
 

@@ -17,15 +17,15 @@ from typing import NoReturn, TextIO
 import numpy as np
 
 from core import __version__, lstm, models, probe, task
+from core.engine import EngineError
 from core.session import SessionError, check_writable, load_model, save_session
-from core.trainer import ConfigError, TrainConfig, Trainer, evaluate
+from core.trainer import CHECK_EVERY, ConfigError, TrainConfig, Trainer, evaluate
 
 PROGRAM = "lstm-explorer"
 SUBCOMMANDS = ("train", "eval", "add", "bench", "sweep", "insights")
 NOTEBOOK_SAMPLES = 10_001  # the original notebook's n_samples
 REPORT_EVERY = 1000  # and its report interval
 CHUNK = 1000  # most samples per Trainer.step: the schedule is the same whether or not anything is printed
-SOLVE_CHECK = 100  # with auto-stop, whether every sum is right is checked this often (in samples)
 PROGRESS_WHEN_REPORTS_EVERY = 2000  # with reports sparser than this (or --quiet) a terminal gets a progress bar
 DEFAULT_MODEL_LIMIT = 20_000  # `add` without --model trains until every sum is right, at most this many samples
 CARRY_PAIRS = 4096  # operand pairs used to find the unit that tracks the carry
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         return done.code if isinstance(done.code, int) else 0
     try:
         return args.run(args)
-    except (SessionError, ConfigError, task.TaskError) as error:
+    except (SessionError, ConfigError, EngineError, task.TaskError) as error:
         print(f"{PROGRAM} {args.command}: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -119,9 +119,11 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     option("--seed", type=int, help=f"seeds the weights and the samples (default {defaults.seed})")
     option("--bits", type=int, help=f"sequence length; operands are below 2^(bits-1); 2-32 (default {defaults.n_bits})")
     option("--dtype", help=f"float64 or float32 (default {defaults.dtype})")
-    option("--no-stop", action="store_true",
-           help="keep training after every sum is right (default: stop there, checked every "
-                f"{SOLVE_CHECK} samples; online SGD at lr 0.1 can still take a destructive step later)")
+    option("--stop-when-solved", action="store_true",
+           help=f"stop once every sum is right (checked every {CHECK_EVERY} samples); default: train all samples, "
+                "as the notebook does")
+    option("--engine", default="auto",
+           help="numpy, compiled (numba) or auto: compiled where available (default auto); the same arithmetic")
     option("--report-every", type=int, default=REPORT_EVERY, help=f"samples between reports (default {REPORT_EVERY})")
     option("--save", metavar="PATH", help="save the session (.npz: PyTorch state_dict keys + training state)")
     option("--quiet", action="store_true", help="no reports, only the final accuracy")
@@ -145,26 +147,28 @@ def _run_train(args: argparse.Namespace) -> int:
             raise ConfigError(f"{name} must be a whole number of at least 1, got {value}")
     if args.save:
         check_writable(args.save)
-    trainer = Trainer(config)
+    trainer = Trainer(config, engine=args.engine)
     progress = None
     if sys.stderr.isatty() and (args.quiet or args.report_every > PROGRESS_WHEN_REPORTS_EVERY):
         progress = ProgressBar(args.samples, sys.stderr)
     started = time.perf_counter()
-    diverged = _train_loop(trainer, args.samples, args.report_every, not args.quiet, progress, not args.no_stop)
+    diverged = _train_loop(trainer, args.samples, args.report_every, not args.quiet, progress, args.stop_when_solved)
     seconds = time.perf_counter() - started
     if progress:
         progress.clear()
-    if trainer.solved_at is not None:
-        check_every = SOLVE_CHECK if not args.no_stop else min(CHUNK, args.report_every)
-        stopped = ", so training stopped (--no-stop trains on)" if not args.no_stop else ""
-        print(f"Every sum was right after {trainer.solved_at[0]:,} samples "
-              f"(checked every {check_every:,} samples){stopped}")
-    result = evaluate(trainer.params, config.n_bits)
+    result = evaluate(trainer.params, config.n_bits, engine=trainer.engine)
     if args.save:
         save_session(args.save, trainer)
         print(f"Saved the session to {args.save}")
     plural = "" if trainer.samples_seen == 1 else "s"
-    print(f"{_accuracy_text(result)} after {trainer.samples_seen:,} sample{plural} in {seconds:.1f} s")
+    if trainer.solved_at is None:
+        first = f"No check found every sum right (checked every {CHECK_EVERY} samples)"
+    else:
+        stopped = ", where training stopped" if args.stop_when_solved else ""
+        first = (f"Every sum was first right after {trainer.solved_at[0]:,} samples (checked every {CHECK_EVERY})"
+                 f"{stopped}")
+    print(f"{first}. At the end: {_accuracy_text(result)} after {trainer.samples_seen:,} sample{plural} in "
+          f"{seconds:.1f} s ({trainer.engine} engine)")
     return 1 if diverged else 0
 
 
@@ -175,12 +179,12 @@ def _train_loop(trainer: Trainer, samples: int, report_every: int, report: bool,
     With stop_when_solved it ends as soon as every sum is right. Returns True if training diverged (it stops
     there; the trainer has rolled back to the last good weights).
     """
-    chunk = SOLVE_CHECK if stop_when_solved else CHUNK
+    chunk = CHECK_EVERY if stop_when_solved else CHUNK
     next_report = 1  # report once samples_seen reaches this
     error_sum = 0.0  # sum of per-sample mean bit errors since the last report
     error_count = 0
     while trainer.samples_seen < samples and not (stop_when_solved and trainer.solved):
-        target = min(samples, next_report, trainer.samples_seen + chunk)
+        target = min(samples, next_report, (trainer.samples_seen // chunk + 1) * chunk)  # chunks end at checks
         result = trainer.step(target - trainer.samples_seen)
         if result.diverged:
             if progress:
