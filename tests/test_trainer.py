@@ -16,14 +16,19 @@ def train_until_solved(trainer: Trainer, limit: int, chunk: int = 100) -> None:
         trainer.step(min(chunk, limit - trainer.samples_seen))
 
 
-@pytest.mark.parametrize("seed", range(10))
-def test_defaults_learn_addition_within_10001_samples(seed):
-    trainer = Trainer(TrainConfig(seed=seed))
-    train_until_solved(trainer, 10_001)
-    assert trainer.solved, f"seed {seed}: accuracy {trainer.exhaustive_accuracy():.4f} after 10,001 samples"
-    samples, seconds = trainer.solved_at
-    assert samples <= 10_001 and seconds > 0
-    assert trainer.exhaustive_accuracy() == 1.0  # solved means every one of the 16,384 sums
+def test_defaults_learn_addition_within_10001_samples():
+    """The notebook's defaults (16 units, lr 0.1, online SGD, standard-normal weights): seeds 0-9 all get every one
+    of the 16,384 sums right within the notebook's 10,001 samples, half of them within 1,500."""
+    solved_at = []
+    for seed in range(10):
+        trainer = Trainer(TrainConfig(seed=seed))
+        train_until_solved(trainer, 10_001)
+        assert trainer.solved, f"seed {seed}: accuracy {trainer.exhaustive_accuracy():.4f} after 10,001 samples"
+        samples, seconds = trainer.solved_at
+        assert samples <= 10_001 and seconds > 0
+        assert trainer.exhaustive_accuracy() == 1.0  # solved means every one of the 16,384 sums
+        solved_at.append(samples)
+    assert np.median(solved_at) <= 1_500, solved_at
 
 
 def test_same_seed_same_run_whatever_the_chunking():
