@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from importlib import resources
 from pathlib import Path
+
+from explorer import resources
 
 APP_ID = "lstm-explorer"
 NAME = "LSTM Adder Explorer"
@@ -68,7 +69,7 @@ def install() -> list[Path]:
     entry, icon = entry_path(), icon_path()
     entry.parent.mkdir(parents=True, exist_ok=True)
     icon.parent.mkdir(parents=True, exist_ok=True)
-    icon.write_bytes(resources.files("explorer.assets").joinpath("icon.svg").read_bytes())
+    icon.write_bytes(resources.read_bytes("icon.svg"))
     temporary = entry.with_suffix(".desktop.tmp")
     temporary.write_text(desktop_entry(launch_command()), encoding="utf-8")
     temporary.replace(entry)

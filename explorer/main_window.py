@@ -13,7 +13,6 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +45,7 @@ from PySide6.QtWidgets import (
 
 import core
 from core.trainer import ConfigError, TrainConfig, Trainer
+from explorer import resources
 from explorer.panels import configure_pyqtgraph, painting_seconds
 from explorer.panels.controls import ControlsPanel
 from explorer.panels.curves import CurvesPanel
@@ -86,7 +86,7 @@ SHORTCUTS = (
 
 def app_icon() -> QIcon:
     """The application icon from the packaged SVG."""
-    data = resources.files("explorer.assets").joinpath("icon.svg").read_bytes()
+    data = resources.read_bytes("icon.svg")
     pixmap = QPixmap()
     pixmap.loadFromData(data, "SVG")
     return QIcon(pixmap)

@@ -1,0 +1,7 @@
+"""`python -m explorer`: the same as the `lstm-explorer` command (no sub-command opens the window)."""
+
+import sys
+
+from core.cli import main
+
+sys.exit(main())
