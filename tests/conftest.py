@@ -1,17 +1,45 @@
-"""Test setup: offscreen Qt, settings in a temporary folder, no QThread may outlive its test, and windows a test
-dropped are deleted between tests."""
+"""Test setup: offscreen Qt, settings in a temporary folder, no QThread may outlive its test, windows a test dropped
+are deleted between tests, the `gui` marker set on every test that needs Qt, and the default run's trained models
+made once for the whole run."""
 
 from __future__ import annotations
 
 import gc
 import os
 import sys
+import types
 
 import pytest
 
 import core  # noqa: F401  (before any test imports NumPy: core limits BLAS threads, as the app does)
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+# A test module that imports any of these needs Qt; so does a test that uses one of pytest-qt's fixtures.
+QT_PACKAGES = ("PySide6", "shiboken6", "pyqtgraph", "pytestqt", "explorer")
+QT_FIXTURES = ("qtbot", "qapp", "qapp_args", "qtlog", "qtmodeltester")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark `gui` every test that needs Qt (`pytest -m "not gui"` leaves them out). Test modules that start Qt only
+    in a child process say so themselves, with `pytestmark = pytest.mark.gui`."""
+    needs_qt: dict[types.ModuleType, bool] = {}
+    for item in items:
+        module = getattr(item, "module", None)
+        if module is not None and module not in needs_qt:
+            needs_qt[module] = _imports_qt(module)
+        uses_qt_fixture = any(name in QT_FIXTURES for name in getattr(item, "fixturenames", ()))
+        if needs_qt.get(module) or uses_qt_fixture:
+            item.add_marker(pytest.mark.gui)
+
+
+def _imports_qt(module: types.ModuleType) -> bool:
+    """Whether the test module imported (at module level) anything from Qt, pyqtgraph or the explorer package."""
+    for value in vars(module).values():
+        name = value.__name__ if isinstance(value, types.ModuleType) else getattr(value, "__module__", None)
+        if isinstance(name, str) and name.split(".")[0] in QT_PACKAGES:
+            return True
+    return False
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -130,3 +158,77 @@ def no_qthread_left_running():
             thread.quit()
             thread.wait(5000)
         pytest.fail(f"test left {len(running)} QThread(s) running: {names}")
+
+
+# ---- the default run's models, trained once ---------------------------------------------------------------------
+# Many tests need a model that has learned (every sum right) or is part-way (most sums right, some wrong). Both are
+# points of one run at the defaults (seed 0, 16 units, online SGD, 8 bits), trained once for the whole test run:
+# - solved_lstm / learning_lstm: one shared Trainer each, for tests that only read it (never step, update or
+#   change its params: the run fails at the end if one did);
+# - solved_lstm_copy / learning_lstm_copy: a Trainer of its own for every test that trains on or hands it to a
+#   window (loaded from a session file: continuing it is bit-identical to the run that never stopped).
+SOLVE_BUDGET = 30_000  # samples; the defaults solve in a small fraction of this
+PART_WAY = 0.5  # "learning": the first check at which at least this share of all sums is right, but not all
+
+
+@pytest.fixture(scope="session")
+def default_run_models(tmp_path_factory: pytest.TempPathFactory) -> types.SimpleNamespace:
+    """The default run trained until every sum is right, and its two points saved as sessions."""
+    from core.session import save_session
+    from core.trainer import CHECK_EVERY, Trainer
+
+    folder = tmp_path_factory.mktemp("default-run")
+    learning_file, solved_file = folder / "learning.npz", folder / "solved.npz"
+    trainer = Trainer()
+    while not trainer.solved and trainer.samples_seen < SOLVE_BUDGET:
+        trainer.step(CHECK_EVERY)
+        if not learning_file.exists() and not trainer.solved and trainer.exhaustive_accuracy() >= PART_WAY:
+            save_session(learning_file, trainer)
+    assert trainer.solved, f"the default run should solve the task within {SOLVE_BUDGET:,} samples"
+    assert learning_file.exists(), "the default run should pass through a point where most sums but not all are right"
+    save_session(solved_file, trainer)
+    return types.SimpleNamespace(solved=trainer, learning_file=learning_file, solved_file=solved_file)
+
+
+@pytest.fixture(scope="session")
+def solved_lstm(default_run_models: types.SimpleNamespace):
+    """The default run at the first check where every one of the 16,384 sums was right. Shared: read only."""
+    trainer = default_run_models.solved
+    before = _progress(trainer)
+    yield trainer
+    assert _progress(trainer) == before, "a test changed the shared solved_lstm: give it solved_lstm_copy instead"
+
+
+@pytest.fixture(scope="session")
+def learning_lstm(default_run_models: types.SimpleNamespace):
+    """The default run part-way: at the first check where most sums (at least PART_WAY of them) are right, but not
+    all. Shared: read only."""
+    from core.session import load_session
+
+    trainer = load_session(default_run_models.learning_file)
+    accuracy = trainer.exhaustive_accuracy()
+    assert PART_WAY <= accuracy < 1.0, accuracy
+    before = _progress(trainer)
+    yield trainer
+    assert _progress(trainer) == before, "a test changed the shared learning_lstm: give it learning_lstm_copy instead"
+
+
+@pytest.fixture
+def solved_lstm_copy(default_run_models: types.SimpleNamespace):
+    """A Trainer of the test's own, equal to solved_lstm."""
+    from core.session import load_session
+
+    return load_session(default_run_models.solved_file)
+
+
+@pytest.fixture
+def learning_lstm_copy(default_run_models: types.SimpleNamespace):
+    """A Trainer of the test's own, equal to learning_lstm: it still has sums to learn."""
+    from core.session import load_session
+
+    return load_session(default_run_models.learning_file)
+
+
+def _progress(trainer) -> tuple[int, bytes]:
+    """How far a trainer has trained and its weights, to tell whether anything changed them."""
+    return trainer.samples_seen, trainer.params.flat.tobytes()

@@ -9,15 +9,6 @@ from core import carry, lstm, task
 from core.trainer import Trainer
 
 
-@pytest.fixture(scope="module")
-def solved_trainer() -> Trainer:
-    trainer = Trainer()  # defaults: seed 0, 16 units, online SGD, 8 bits
-    while not trainer.solved and trainer.samples_seen < 30_000:
-        trainer.step(500)
-    assert trainer.solved, "the default run should solve the task"
-    return trainer
-
-
 def states_and_carry(params: lstm.Params, n_bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cell and hidden states after every step for all pairs, (T*N, H) each, and the carry out, (T*N,)."""
     a, b = task.all_pairs(n_bits)
@@ -28,18 +19,18 @@ def states_and_carry(params: lstm.Params, n_bits: int) -> tuple[np.ndarray, np.n
     return cache.cell[1:].reshape(-1, H), cache.hidden[1:].reshape(-1, H), carry_out.ravel()
 
 
-def test_trained_model_has_a_carry_unit(solved_trainer: Trainer) -> None:
-    found = carry.from_trainer(solved_trainer)
+def test_trained_model_has_a_carry_unit(solved_lstm: Trainer) -> None:
+    found = carry.from_trainer(solved_lstm)
     best = int(found.best_units[0])
     assert found.strongest[best] >= 0.9
-    assert found.n_pairs == 4 ** (solved_trainer.config.n_bits - 1) and found.exhaustive
-    assert found.samples_seen == solved_trainer.samples_seen
+    assert found.n_pairs == 4 ** (solved_lstm.config.n_bits - 1) and found.exhaustive
+    assert found.samples_seen == solved_lstm.samples_seen
     assert best in found.carriers()
     assert f"unit {best}:" in found.describe(best)
 
 
-def test_correlations_match_numpy_corrcoef(solved_trainer: Trainer) -> None:
-    params, n_bits = solved_trainer.params, solved_trainer.config.n_bits
+def test_correlations_match_numpy_corrcoef(solved_lstm: Trainer) -> None:
+    params, n_bits = solved_lstm.params, solved_lstm.config.n_bits
     found = carry.find_carry_units(params, n_bits)
     cell, hidden, carry_out = states_and_carry(params, n_bits)
     for unit in {0, 5, int(found.best_units[0]), int(found.best_units[-1])}:
@@ -47,16 +38,16 @@ def test_correlations_match_numpy_corrcoef(solved_trainer: Trainer) -> None:
         assert found.hidden_corr[unit] == pytest.approx(np.corrcoef(hidden[:, unit], carry_out)[0, 1], abs=1e-9)
 
 
-def test_best_units_are_sorted_by_strongest_correlation(solved_trainer: Trainer) -> None:
-    found = carry.find_carry_units(solved_trainer.params, solved_trainer.config.n_bits)
+def test_best_units_are_sorted_by_strongest_correlation(solved_lstm: Trainer) -> None:
+    found = carry.find_carry_units(solved_lstm.params, solved_lstm.config.n_bits)
     strongest = np.maximum(np.abs(found.cell_corr), np.abs(found.hidden_corr))
-    assert sorted(found.best_units.tolist()) == list(range(solved_trainer.params.hidden_size))
+    assert sorted(found.best_units.tolist()) == list(range(solved_lstm.params.hidden_size))
     assert np.all(np.diff(strongest[found.best_units]) <= 0)
 
 
-def test_knocked_out_unit_has_zero_correlation_without_warnings(solved_trainer: Trainer) -> None:
+def test_knocked_out_unit_has_zero_correlation_without_warnings(solved_lstm: Trainer) -> None:
     # filterwarnings=error: a 0/0 in the correlation would fail this test.
-    params, n_bits = solved_trainer.params, solved_trainer.config.n_bits
+    params, n_bits = solved_lstm.params, solved_lstm.config.n_bits
     unit_scale = np.ones(params.hidden_size)
     knocked_out = int(carry.find_carry_units(params, n_bits).best_units[0])
     unit_scale[knocked_out] = 0.0

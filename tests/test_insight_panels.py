@@ -25,11 +25,10 @@ from explorer.panels.saturation import SaturationPanel
 pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
 
 
-@pytest.fixture(scope="module")
-def trainer() -> Trainer:
-    learning = Trainer(TrainConfig(seed=0))
-    learning.step(2500)  # part-way: some sums still wrong
-    return learning
+@pytest.fixture
+def trainer(learning_lstm: Trainer) -> Trainer:
+    """Part-way through learning: some sums still wrong. Shared by the tests: read only."""
+    return learning_lstm
 
 
 def snapshot_of(trainer: Trainer, analyses: dict | None = None, **overrides: object) -> types.SimpleNamespace:
@@ -306,11 +305,10 @@ def latest(window, name: str):
     return None if snapshot is None else snapshot.analyses.get(name)
 
 
-def test_install_adds_the_tabs_and_drives_the_worker(qtbot, trainer: Trainer) -> None:
+def test_install_adds_the_tabs_and_drives_the_worker(qtbot, trainer: Trainer, learning_lstm_copy: Trainer) -> None:
     from explorer.main_window import MainWindow
 
-    own = Trainer(TrainConfig(seed=0))
-    own.step(2500)  # the same weights as the fixture's, owned by the window's worker from now on
+    own = learning_lstm_copy  # the same weights as the fixture's, owned by the window's worker from now on
     window = MainWindow(trainer=own, restore_layout=False)
     qtbot.addWidget(window)
     try:

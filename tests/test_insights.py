@@ -13,32 +13,13 @@ from core.insights import INSIGHT_SEED
 from core.trainer import TrainConfig, Trainer, evaluate, predict
 
 
-@pytest.fixture(scope="module")
-def learning() -> Trainer:
-    """Seed 0 part-way through learning: most sums right, some wrong, so every count is non-trivial."""
-    trainer = Trainer(TrainConfig(seed=0))
-    trainer.step(2500)
-    accuracy = trainer.exhaustive_accuracy()
-    assert 0.2 < accuracy < 1.0, accuracy
-    return trainer
-
-
-@pytest.fixture(scope="module")
-def solved() -> Trainer:
-    trainer = Trainer(TrainConfig(seed=0))
-    while trainer.solved_at is None and trainer.samples_seen < 30000:
-        trainer.step(500)
-    assert trainer.exhaustive_accuracy() == 1.0
-    return trainer
-
-
 def popcount(value: int) -> int:
     return bin(value).count("1")
 
 
 # ---- error grid ---------------------------------------------------------------------------------------------------
-def test_error_grid_matches_a_per_pair_decode_of_every_pair(learning: Trainer) -> None:
-    params, n_bits = learning.params, 5  # 16 x 16 pairs: each one traced on its own
+def test_error_grid_matches_a_per_pair_decode_of_every_pair(learning_lstm: Trainer) -> None:
+    params, n_bits = learning_lstm.params, 5  # 16 x 16 pairs: each one traced on its own
     grid = insights.error_grid(params, n_bits)
     assert grid.exhaustive and grid.wrong_image.shape == (16, 16)
     for a in range(16):
@@ -51,8 +32,8 @@ def test_error_grid_matches_a_per_pair_decode_of_every_pair(learning: Trainer) -
     assert grid.accuracy == traced_right / 256
 
 
-def test_error_grid_at_8_bits_covers_all_16384_pairs(learning: Trainer) -> None:
-    params = learning.params
+def test_error_grid_at_8_bits_covers_all_16384_pairs(learning_lstm: Trainer) -> None:
+    params = learning_lstm.params
     grid = insights.error_grid(params, 8)
     assert grid.wrong_image.shape == (128, 128)
     assert grid.histogram().sum() == 16384
@@ -69,8 +50,8 @@ def test_error_grid_at_8_bits_covers_all_16384_pairs(learning: Trainer) -> None:
     assert np.isclose(grid.position_error.sum() * 16384, grid.wrong_bits.sum())
 
 
-def test_error_grid_beyond_8_bits_is_a_fixed_sample(learning: Trainer) -> None:
-    params = learning.params
+def test_error_grid_beyond_8_bits_is_a_fixed_sample(learning_lstm: Trainer) -> None:
+    params = learning_lstm.params
     grid = insights.error_grid(params, 12)
     again = insights.error_grid(params, 12)
     assert not grid.exhaustive and grid.wrong_image is None and len(grid.a) == insights.GRID_SAMPLES
@@ -81,19 +62,19 @@ def test_error_grid_beyond_8_bits_is_a_fixed_sample(learning: Trainer) -> None:
     assert grid.histogram().sum() == insights.GRID_SAMPLES
 
 
-def test_error_grid_with_a_knocked_out_unit_is_the_damaged_model(solved: Trainer) -> None:
+def test_error_grid_with_a_knocked_out_unit_is_the_damaged_model(solved_lstm: Trainer) -> None:
     scale = np.ones(16)
     scale[3] = 0.0
-    grid = insights.error_grid(solved.params, 8, scale)
+    grid = insights.error_grid(solved_lstm.params, 8, scale)
     assert grid.knocked_out == (3,)
-    assert grid.accuracy == evaluate(solved.params, 8, unit_scale=scale).accuracy
-    traced = probe.trace(solved.params, 45, 67, 8, scale)
+    assert grid.accuracy == evaluate(solved_lstm.params, 8, unit_scale=scale).accuracy
+    traced = probe.trace(solved_lstm.params, 45, 67, 8, scale)
     assert grid.predicted_image[67, 45] == traced.predicted
 
 
 # ---- length generalisation ----------------------------------------------------------------------------------------
-def test_length_accuracies_equal_evaluate_on_the_same_pairs(solved: Trainer) -> None:
-    params = solved.params
+def test_length_accuracies_equal_evaluate_on_the_same_pairs(solved_lstm: Trainer) -> None:
+    params = solved_lstm.params
     result = insights.length_generalisation(params, 8)
     assert list(result.widths) == [8, 12, 16, 24, 32]
     for width, accuracy, pairs, exhaustive in zip(result.widths, result.accuracy, result.n_pairs, result.exhaustive,
@@ -106,8 +87,8 @@ def test_length_accuracies_equal_evaluate_on_the_same_pairs(solved: Trainer) -> 
     np.testing.assert_array_equal(insights.length_generalisation(params, 8).accuracy, result.accuracy)
 
 
-def test_length_accuracy_at_12_bits_matches_a_per_pair_count(solved: Trainer) -> None:
-    params = solved.params
+def test_length_accuracy_at_12_bits_matches_a_per_pair_count(solved_lstm: Trainer) -> None:
+    params = solved_lstm.params
     a, b = task.sample_operands(np.random.default_rng([INSIGHT_SEED, 12]), 2000, 12)
     right = sum(probe.trace(params, int(x), int(y), 12).predicted == x + y for x, y in zip(a[:300], b[:300],
                                                                                              strict=True))
@@ -117,14 +98,14 @@ def test_length_accuracy_at_12_bits_matches_a_per_pair_count(solved: Trainer) ->
     assert right / 300 == np.mean(task.decode(predict(params, a[:300], b[:300], 12)) == a[:300] + b[:300])
 
 
-def test_length_always_includes_the_trained_width(solved: Trainer) -> None:
-    result = insights.length_generalisation(solved.params, 6, widths=(8, 16))
+def test_length_always_includes_the_trained_width(solved_lstm: Trainer) -> None:
+    result = insights.length_generalisation(solved_lstm.params, 6, widths=(8, 16))
     assert list(result.widths) == [6, 8, 16] and result.trained_bits == 6
 
 
 # ---- gate saturation ----------------------------------------------------------------------------------------------
-def test_saturation_fractions_equal_a_direct_count(learning: Trainer) -> None:
-    params = learning.params
+def test_saturation_fractions_equal_a_direct_count(learning_lstm: Trainer) -> None:
+    params = learning_lstm.params
     a, b = task.sample_operands(np.random.default_rng(3), 40, 8)
     result = insights.gate_saturation(params, 8, pairs=(a, b))
     H = params.hidden_size
@@ -145,17 +126,17 @@ def test_saturation_fractions_equal_a_direct_count(learning: Trainer) -> None:
     assert result.low.sum() > 0 and result.high.sum() > 0
 
 
-def test_saturation_uses_fixed_pairs_and_refuses_a_model_without_gates(learning: Trainer) -> None:
-    first = insights.gate_saturation(learning.params, 8)
-    np.testing.assert_array_equal(first.low, insights.gate_saturation(learning.params, 8).low)
+def test_saturation_uses_fixed_pairs_and_refuses_a_model_without_gates(learning_lstm: Trainer) -> None:
+    first = insights.gate_saturation(learning_lstm.params, 8)
+    np.testing.assert_array_equal(first.low, insights.gate_saturation(learning_lstm.params, 8).low)
     assert first.n_values == 8 * insights.SATURATION_SAMPLES
     with pytest.raises(ValueError, match="gates"):
         insights.gate_saturation(rnn.init_params(8, np.random.default_rng(0)), 8)
 
 
 # ---- gradient norm per bit ----------------------------------------------------------------------------------------
-def test_gradient_norms_per_bit_equal_single_addition_state_grads(learning: Trainer) -> None:
-    params = learning.params
+def test_gradient_norms_per_bit_equal_single_addition_state_grads(learning_lstm: Trainer) -> None:
+    params = learning_lstm.params
     a, b = task.sample_operands(np.random.default_rng(4), 50, 8)
     result = insights.gradient_norms(params, 8, pairs=(a, b))
     # probe.trace runs lstm.state_grads on one addition: its loss is that addition's mean BCE over 8 bits.
@@ -167,8 +148,8 @@ def test_gradient_norms_per_bit_equal_single_addition_state_grads(learning: Trai
     assert result.hidden.shape == (8,) and np.all(result.hidden > 0)
 
 
-def test_update_norms_are_the_global_gradient_norms_of_training_batches(learning: Trainer) -> None:
-    params = learning.params
+def test_update_norms_are_the_global_gradient_norms_of_training_batches(learning_lstm: Trainer) -> None:
+    params = learning_lstm.params
     result = insights.gradient_norms(params, 8, batch_size=4, max_batches=5)
     batches = insights.training_batches(8, 4, 5)
     assert len(result.batch_norms) == 5
@@ -200,8 +181,8 @@ def carry_unit(params: lstm.Params) -> int:
     return int(np.argmax(correlation))
 
 
-def test_knockout_accuracy_equals_evaluate_with_the_mask(learning: Trainer) -> None:
-    params = learning.params
+def test_knockout_accuracy_equals_evaluate_with_the_mask(learning_lstm: Trainer) -> None:
+    params = learning_lstm.params
     scale = np.ones(16)
     scale[[2, 9]] = 0.0
     result = insights.knockout_effect(params, 8, scale, sweep_samples=256)
@@ -219,8 +200,8 @@ def test_knockout_accuracy_equals_evaluate_with_the_mask(learning: Trainer) -> N
         assert result.single_unit_accuracy[unit] == np.mean(task.decode(predict(params, a, b, 8, alone)) == a + b)
 
 
-def test_knocking_out_the_carry_unit_breaks_a_solved_model(solved: Trainer) -> None:
-    params = solved.params
+def test_knocking_out_the_carry_unit_breaks_a_solved_model(solved_lstm: Trainer) -> None:
+    params = solved_lstm.params
     unit = carry_unit(params)
     scale = np.ones(16)
     scale[unit] = 0.0
@@ -241,16 +222,14 @@ def test_unit_scale_follows_a_resize_and_parses_from_text() -> None:
 
 
 # ---- gradient check -----------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("samples", [0, 2500])
-def test_gradient_check_passes_on_a_float64_model(samples: int) -> None:
-    trainer = Trainer(TrainConfig(seed=1))
-    if samples:
-        trainer.step(samples)
-    before = trainer.params.flat.copy()
-    result = insights.gradient_check(trainer.params, 8)
+@pytest.mark.parametrize("trained", [False, True], ids=["untrained", "learning"])
+def test_gradient_check_passes_on_a_float64_model(trained: bool, learning_lstm: Trainer) -> None:
+    params = learning_lstm.params if trained else Trainer(TrainConfig(seed=1)).params
+    before = params.flat.copy()
+    result = insights.gradient_check(params, 8)
     assert result.ok and result.max_relative_error < 1e-6, result.verdict
     assert result.n_biases == 4 * 16 + 1 and result.n_checked == 50 + 65
-    np.testing.assert_array_equal(trainer.params.flat, before)  # checked on a copy
+    np.testing.assert_array_equal(params.flat, before)  # checked on a copy
     assert result.verdict.startswith("OK")
 
 
@@ -297,13 +276,13 @@ def read_csv(path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def test_insights_command_writes_the_views_as_csv(learning: Trainer, tmp_path, capsys) -> None:
+def test_insights_command_writes_the_views_as_csv(learning_lstm: Trainer, tmp_path, capsys) -> None:
     model = tmp_path / "model.npz"
-    session.save_model(model, learning.params, learning.config)
+    session.save_model(model, learning_lstm.params, learning_lstm.config)
     out = tmp_path / "out"
     assert insights.main([str(model), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    grid = insights.error_grid(learning.params, 8)
+    grid = insights.error_grid(learning_lstm.params, 8)
     assert f"{grid.accuracy:.2%}" in printed and "gradient check: OK" in printed
 
     rows = read_csv(out / "error_grid.csv")
@@ -313,24 +292,24 @@ def test_insights_command_writes_the_views_as_csv(learning: Trainer, tmp_path, c
         assert int(row["true_sum"]) == a + b
         assert int(row["wrong_bits"]) == grid.wrong_image[b, a]
         assert int(row["predicted_sum"]) == grid.predicted_image[b, a]
-    length = insights.length_generalisation(learning.params, 8)
+    length = insights.length_generalisation(learning_lstm.params, 8)
     assert [float(r["exact_sum_accuracy"]) for r in read_csv(out / "length.csv")] == list(length.accuracy)
     saturation = read_csv(out / "saturation.csv")
     assert len(saturation) == 4 * 16 and {r["gate"] for r in saturation} == set(lstm.GATES)
     gradients = read_csv(out / "gradients.csv")
-    expected = insights.gradient_norms(learning.params, 8)
+    expected = insights.gradient_norms(learning_lstm.params, 8)
     assert [float(r["grad_hidden_norm"]) for r in gradients] == list(expected.hidden)
 
 
-def test_insights_command_knockout_option(learning: Trainer, tmp_path) -> None:
+def test_insights_command_knockout_option(learning_lstm: Trainer, tmp_path) -> None:
     model = tmp_path / "model.npz"
-    session.save_model(model, learning.params, learning.config)
+    session.save_model(model, learning_lstm.params, learning_lstm.config)
     assert insights.main([str(model), "--out", str(tmp_path), "--knockout", "2"]) == 0
     scale = np.ones(16)
     scale[2] = 0.0
     rows = read_csv(tmp_path / "error_grid.csv")
     wrong = sum(int(r["wrong_bits"]) > 0 for r in rows)
-    assert 1 - wrong / 16384 == evaluate(learning.params, 8, unit_scale=scale).accuracy
+    assert 1 - wrong / 16384 == evaluate(learning_lstm.params, 8, unit_scale=scale).accuracy
 
 
 @pytest.mark.parametrize("arguments, message", [
@@ -339,10 +318,10 @@ def test_insights_command_knockout_option(learning: Trainer, tmp_path) -> None:
     (["MODEL", "--knockout", "99"], "unit '99'"),
     (["MODEL", "--bits", "40"], "bits must be between"),
 ])
-def test_insights_command_refuses_bad_input_with_exit_code_2(learning: Trainer, tmp_path, capsys, arguments,
+def test_insights_command_refuses_bad_input_with_exit_code_2(learning_lstm: Trainer, tmp_path, capsys, arguments,
                                                             message) -> None:
     model = tmp_path / "model.npz"
-    session.save_model(model, learning.params, learning.config)
+    session.save_model(model, learning_lstm.params, learning_lstm.config)
     arguments = [str(model) if a == "MODEL" else str(tmp_path / a) if a.endswith(".npz") else a for a in arguments]
     assert insights.main([*arguments, "--out", str(tmp_path / "out")]) == 2
     error = capsys.readouterr().err

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.gui  # the app runs in a child process, which this module does not import
+
 TITLE = "LSTM Adder Explorer"
 STARTUP_S = 60  # a cold start on a busy machine; nothing here measures speed
 STEP_S = 30

@@ -11,6 +11,10 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
+pytestmark = pytest.mark.gui  # Qt runs in a child process, which this module does not import
+
 FLOOD_SCRIPT = textwrap.dedent(
     """
     import sys

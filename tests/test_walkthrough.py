@@ -27,11 +27,10 @@ USER = Qt.ItemDataRole.UserRole
 DISPLAY = Qt.ItemDataRole.DisplayRole
 
 
-@pytest.fixture(scope="module")
-def trainer() -> Trainer:
-    trained = Trainer()
-    trained.step(2000)  # part-way: gates and gradients are far from trivial
-    return trained
+@pytest.fixture
+def trainer(learning_lstm: Trainer) -> Trainer:
+    """Part-way through learning: gates and gradients are far from trivial. Shared by the tests: read only."""
+    return learning_lstm
 
 
 def snapshot_of(trainer: Trainer, analyses: dict | None = None, **overrides: object) -> types.SimpleNamespace:
@@ -255,6 +254,7 @@ def test_steps_tell_the_heatmaps(qtbot, panel: WalkthroughPanel) -> None:
 
 def test_play_walks_to_the_last_bit_and_stops(qtbot, panel: WalkthroughPanel) -> None:
     panel.show()
+    panel._play_timer.setInterval(30)  # the walk is tested, not its pace (PLAY_INTERVAL_MS, 0.6 s a bit)
     panel.set_step(7)
     seen: list[object] = []
     panel.sigStepChanged.connect(seen.append)

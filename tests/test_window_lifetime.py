@@ -10,6 +10,10 @@ import sys
 import textwrap
 import weakref
 
+import pytest
+
+pytestmark = pytest.mark.gui  # Qt runs in child processes, which this module does not import
+
 SCRIPT = textwrap.dedent("""
     import gc, sys, weakref
     import core
