@@ -8,7 +8,6 @@ import pickle
 import signal
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from hypothesis import strategies as st
 
 from core import lstm, models, session, task
 from core.session import SessionError, load_model, load_session, save_model, save_session
-from core.trainer import TrainConfig, Trainer
+from core.trainer import CHECK_EVERY, History, TrainConfig, Trainer
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -78,16 +77,21 @@ def test_continued_training_is_bit_identical(tmp_path: Path, optimizer: str) -> 
 
 
 def test_history_merge_buffer_survives(tmp_path: Path) -> None:
-    """Once history has decimated, a chunk can wait to be merged; it must be saved, or the curves would differ."""
-    # A tiny learning rate keeps held-out sums wrong, so no chunk pays for an exhaustive "solved" check.
+    """Once history has decimated, a point can wait to be merged; it must be saved, or the curves would differ."""
+    # A tiny learning rate keeps held-out sums wrong, so no check pays for an exhaustive "solved" check.
     trainer = Trainer(TrainConfig(heldout_size=8, learning_rate=1e-4))
+    # A history point is made every CHECK_EVERY samples: a short history decimates after 8 points (800 samples)
+    # instead of 2,048 (204,800 samples, over a minute). The restored one has the usual capacity; the two stay equal
+    # until the short one is full again.
+    trainer.history = History(capacity=8)
     while trainer.history.stride == 1 or not trainer.history._pending:
-        trainer.step(1)
+        trainer.step(CHECK_EVERY)
     save_session(tmp_path / "run.npz", trainer)
     restored = load_session(tmp_path / "run.npz")
     for continued in (trainer, restored):
-        for _ in range(5):
-            continued.step(1)
+        for _ in range(3):  # the point waiting is merged with the next; one more waits
+            continued.step(CHECK_EVERY)
+    assert trainer.history.size < trainer.history.capacity
     assert_same_state(trainer, restored, continued=True)
 
 
@@ -378,37 +382,53 @@ def test_read_only_file_system() -> None:
 
 WRITER = """
 import sys
-from core.session import save_session
+from core import session
 from core.trainer import TrainConfig, Trainer
 
-trainer = Trainer(TrainConfig(hidden_size=512, heldout_size=1))  # about 17 MB per save
-count = 0
-while True:
-    trainer.params.flat[0] = count
-    save_session(sys.argv[1], trainer)
-    print(count, flush=True)
-    count += 1
+path, stop_at = sys.argv[1], sys.argv[2]
+trainer = Trainer(TrainConfig(heldout_size=64))
+trainer.params.flat[0] = 1.0
+session.save_session(path, trainer)
+print("old file saved", flush=True)
+
+def wait_to_be_killed(stage):
+    if stage == stop_at:
+        print(stage, flush=True)
+        sys.stdin.readline()  # blocks: the parent never writes; it kills this process here
+
+session.write_stage_hook = wait_to_be_killed
+trainer.params.flat[0] = 2.0
+session.save_session(path, trainer)
+print("the kill never came", flush=True)
 """
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
-def test_save_killed_mid_write_leaves_the_old_file_loadable(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stage", ["written", "renamed"])
+def test_save_killed_before_or_after_the_rename_leaves_a_whole_file(tmp_path: Path, stage: str) -> None:
+    """A process killed (SIGKILL: no clean-up runs) while saving over a file, at a chosen point: after the new file
+    is completely written beside the old one but before the rename, the old file is there intact; after the rename,
+    the new one is."""
     target = tmp_path / "run.npz"
-    interrupted_writes = 0
-    for attempt in range(6):
-        writer = subprocess.Popen([sys.executable, "-c", WRITER, str(target)], cwd=REPO, stdout=subprocess.PIPE,
-                                  text=True)
-        try:
-            completed = int(writer.stdout.readline())  # one save finished; the next one is starting
-            time.sleep(0.004 * attempt)  # vary where in the next save the kill lands
-        finally:
-            writer.send_signal(signal.SIGKILL)
-            writer.wait(timeout=30)
-            writer.stdout.close()
-        restored = load_session(target)
-        assert restored.params.flat[0] >= completed
-        leftovers = [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
-        interrupted_writes += bool(leftovers)
-        for leftover in leftovers:
-            leftover.unlink()
-    assert interrupted_writes, "no kill landed during a write; the test did not test anything"
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(target), stage], cwd=REPO, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline() == "old file saved\n"
+        old_bytes = target.read_bytes()
+        assert writer.stdout.readline() == f"{stage}\n", "the writer stops at the chosen point"
+    finally:
+        writer.kill()
+        writer.wait(timeout=30)
+        writer.stdin.close()
+        writer.stdout.close()
+    assert writer.returncode == -signal.SIGKILL
+    leftovers = [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
+    if stage == "written":
+        assert target.read_bytes() == old_bytes
+        assert load_session(target).params.flat[0] == 1.0
+        (temp,) = leftovers  # the complete new file, never renamed: what the kill interrupted
+        assert load_session(temp).params.flat[0] == 2.0
+    else:
+        assert leftovers == []
+        assert target.read_bytes() != old_bytes
+        assert load_session(target).params.flat[0] == 2.0
