@@ -11,9 +11,12 @@ Per step t, for the input bits x_t (B, I) and the state h_{t-1}, c_{t-1} (B, H) 
     h_t = o * tanh(c_t)                             # show some of the cell
     p_t = sigmoid(h_t W_out^T + b_out)              # (B, O) p(sum bit t = 1)
 
-Loss: binary cross-entropy summed over the T bit positions (and the O outputs), averaged over the B additions —
-torch.nn.BCELoss(reduction="sum")(p, y) / B. Summing over the bits is what the original notebook's update does
-(each bit adds its own correction), so "learning rate 0.1" means what it meant there.
+Loss (params.loss): binary cross-entropy ("bce", the default) or half the squared error ("squared"), summed over
+the T bit positions (and the O outputs), averaged over the B additions —
+torch.nn.BCELoss(reduction="sum")(p, y) / B, or 0.5 * torch.nn.MSELoss(reduction="sum")(p, y) / B.
+Summing over the bits is what the original notebook's update does (each bit adds its own correction), so "learning
+rate 0.1" means what it meant there. Through the sigmoid, BCE gives the head the delta p - y; the squared error gives
+(p - y) p (1 - p), the delta of the notebook and of the classic binary-addition RNN tutorial.
 h_0 = c_0 = 0. The cache keeps every gate before and after its squashing function, so backward recomputes nothing.
 References: Hochreiter & Schmidhuber 1997; Karpathy's min-char-rnn and batched-LSTM gists; PyTorch nn.LSTM docs.
 """
@@ -36,7 +39,8 @@ STATE_DICT_KEYS = (
     "head.weight",
     "head.bias",
 )
-INITS = ("seed", "pytorch")
+INITS = ("seed", "pytorch", "uniform")
+LOSSES = ("bce", "squared")
 
 
 # ---- the weights -------------------------------------------------------------------------------------------------
@@ -49,9 +53,12 @@ class Params:
     bias: np.ndarray  # (4H,)  = PyTorch's bias_ih + bias_hh
     weight_out: np.ndarray  # (O, H)
     bias_out: np.ndarray  # (O,)
+    loss: str = "bce"  # the loss backward differentiates: one of LOSSES
     flat: np.ndarray = dataclasses.field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown loss {self.loss!r}: choose one of {', '.join(LOSSES)}")
         arrays = [np.asarray(getattr(self, name)) for name in FIELDS]
         dtype = np.float32 if all(a.dtype == np.float32 for a in arrays) else np.float64
         packed = Params.from_flat(np.concatenate([a.ravel() for a in arrays]).astype(dtype), *_sizes(arrays))
@@ -95,14 +102,20 @@ class Params:
         for name in FIELDS:
             yield name, getattr(self, name)
 
+    def with_flat(self, flat: np.ndarray) -> Params:
+        """Params of the same sizes and loss over another buffer (views, no copy)."""
+        params = Params.from_flat(flat, self.hidden_size, self.input_size, self.output_size)
+        params.loss = self.loss
+        return params
+
     def zeros_like(self) -> Params:
-        return Params.from_flat(np.zeros_like(self.flat), self.hidden_size, self.input_size, self.output_size)
+        return self.with_flat(np.zeros_like(self.flat))
 
     def copy(self) -> Params:
-        return Params.from_flat(self.flat.copy(), self.hidden_size, self.input_size, self.output_size)
+        return self.with_flat(self.flat.copy())
 
     def astype(self, dtype: type) -> Params:
-        return Params.from_flat(self.flat.astype(dtype), self.hidden_size, self.input_size, self.output_size)
+        return self.with_flat(self.flat.astype(dtype))
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Exactly the keys of torch's state_dict for `lstm = nn.LSTM(I, H)`, `head = nn.Linear(H, O)`."""
@@ -165,19 +178,24 @@ def init_params(
     init: str = "seed",
     forget_bias: float = 0.0,
     dtype: type = np.float64,
+    loss: str = "bce",
 ) -> Params:
-    """`seed`: standard normal weights, zero biases (the original notebook). `pytorch`: U(-1/sqrt(H), 1/sqrt(H))."""
+    """`seed`: standard normal weights, zero biases (the original notebook). `pytorch`: U(-1/sqrt(H), 1/sqrt(H)).
+    `uniform`: U(-1, 1), biases too (the classic RNN tutorial's weights). loss: what backward will differentiate."""
     H, I, O = hidden_size, input_size, output_size
     n = 4 * H * I + 4 * H * H + 4 * H + O * H + O
     if init == "seed":
         params = Params.from_flat(rng.standard_normal(n), H, I, O)
         params.bias[:] = 0.0
         params.bias_out[:] = 0.0
-    elif init == "pytorch":
-        bound = 1.0 / np.sqrt(H)
+    elif init in ("pytorch", "uniform"):
+        bound = 1.0 / np.sqrt(H) if init == "pytorch" else 1.0
         params = Params.from_flat(rng.uniform(-bound, bound, n), H, I, O)
     else:
         raise ValueError(f"unknown init {init!r}: choose one of {', '.join(INITS)}")
+    if loss not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}: choose one of {', '.join(LOSSES)}")
+    params.loss = loss
     params.bias[H : 2 * H] += forget_bias  # the forget gate's rows
     return params.astype(dtype) if dtype != np.float64 else params
 
@@ -192,6 +210,7 @@ def resize_hidden(params: Params, hidden_size: int, fill: np.ndarray | None = No
     I, O = params.input_size, params.output_size
     flat = np.zeros(4 * new_h * (I + new_h + 1) + O * (new_h + 1), params.dtype) if fill is None else fill
     new = Params.from_flat(flat.astype(params.dtype, copy=True), new_h, I, O)
+    new.loss = params.loss
     keep = min(old_h, new_h)
     for k in range(4):  # each gate block keeps its first `keep` rows
         old_rows = slice(k * old_h, k * old_h + keep)
@@ -276,16 +295,37 @@ def bce_terms(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
     return -(y * log_p + (1.0 - y) * log_q)
 
 
+def squared_terms(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Elementwise half squared error (p - y)^2 / 2."""
+    return 0.5 * (probs - y) ** 2
+
+
+def loss_terms(probs: np.ndarray, y: np.ndarray, loss: str = "bce") -> np.ndarray:
+    """Elementwise loss of each output value, (T, B, O)."""
+    return {"bce": bce_terms, "squared": squared_terms}[loss](probs, y)
+
+
+def loss_value(probs: np.ndarray, y: np.ndarray, loss: str = "bce") -> float:
+    """Loss per addition: summed over bits (T) and outputs (O), averaged over the batch (axis 1 of (T, B, O))."""
+    return float(loss_terms(probs, y, loss).sum()) / probs.shape[1]
+
+
 def bce_loss(probs: np.ndarray, y: np.ndarray) -> float:
-    """Loss per addition: BCE summed over bits (T) and outputs (O), averaged over the batch (axis 1 of (T, B, O))."""
-    return float(bce_terms(probs, y).sum()) / probs.shape[1]
+    return loss_value(probs, y, "bce")
+
+
+def head_delta(probs: np.ndarray, y: np.ndarray, loss: str = "bce") -> np.ndarray:
+    """d loss / d logit of each output value, through the head's sigmoid (p' = p (1 - p))."""
+    if loss == "squared":
+        return (probs - y) * probs * (1.0 - probs)  # d/dz of (p - y)^2 / 2: the tutorial's delta, sign flipped
+    return probs - y  # d/dz of BCE: the sigmoid's p (1 - p) cancels
 
 
 # ---- backward ----------------------------------------------------------------------------------------------------
 def backward(
     params: Params, cache: Cache, y: np.ndarray, record: tuple[np.ndarray, np.ndarray] | None = None
 ) -> tuple[float, Params]:
-    """Backpropagation through time for bce_loss against targets y (T, B, O) -> (loss, grads as a Params).
+    """Backpropagation through time for params.loss against targets y (T, B, O) -> (loss, grads as a Params).
 
     record, if given, is a pair of (T, B, H) arrays that receive dL/dh_t and dL/dc_t of every step.
     """
@@ -293,7 +333,7 @@ def backward(
     T, B, _ = cache.x.shape
     H = params.hidden_size
     grads = params.zeros_like()
-    d_logits = (cache.probs - y) / B  # (T, B, O): sigmoid + BCE, summed over bits, averaged over the batch
+    d_logits = head_delta(cache.probs, y, params.loss) / B  # (T, B, O): summed over bits, averaged over the batch
     grads.weight_out[:] = np.einsum("tbo,tbh->oh", d_logits, cache.hidden[1:])
     grads.bias_out[:] = d_logits.sum(axis=(0, 1))
 
@@ -321,7 +361,7 @@ def backward(
         grads.bias += dz.sum(axis=0)
         dh_next = dz @ params.weight_hh  # what h_{t-1} receives
         dc_next = dc * f  # what c_{t-1} receives
-    return bce_loss(cache.probs, y), grads
+    return loss_value(cache.probs, y, params.loss), grads
 
 
 def state_grads(params: Params, cache: Cache, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -331,5 +371,5 @@ def state_grads(params: Params, cache: Cache, y: np.ndarray) -> tuple[np.ndarray
     d_hidden = np.empty((T, B, params.hidden_size), params.dtype)
     d_cell = np.empty_like(d_hidden)
     backward(params, cache, y, record=(d_hidden, d_cell))
-    step_loss = bce_terms(cache.probs, np.asarray(y, dtype=params.dtype)).sum(axis=-1)
+    step_loss = loss_terms(cache.probs, np.asarray(y, dtype=params.dtype), params.loss).sum(axis=-1)
     return d_hidden, d_cell, step_loss

@@ -230,6 +230,14 @@ def bce_loss(probs: np.ndarray, y: np.ndarray) -> float:
 _LOG_FLOOR = float(np.exp(-100.0))  # log(max(p, e^-100)) == max(log p, -100), without a divide-by-zero warning
 
 
+def loss_value(probs: np.ndarray, y: np.ndarray, loss: str = "bce") -> float:
+    """core.lstm.loss_value: the loss per addition (summed over bits and outputs, averaged over the batch)."""
+    if loss == "bce":
+        return bce_loss(probs, y)
+    error = (probs - y).ravel()
+    return 0.5 * float(np.dot(error, error)) / probs.shape[1]
+
+
 def backward(
     params: Params,
     cache: Cache,
@@ -237,7 +245,7 @@ def backward(
     record: tuple[np.ndarray, np.ndarray] | None = None,
     workspace: Workspace | None = None,
 ) -> tuple[float, Params]:
-    """BPTT for bce_loss against targets y (T, B, O) -> (loss, grads as a Params).
+    """BPTT for params.loss against targets y (T, B, O) -> (loss, grads as a Params).
 
     record, if given, is a pair of (T, B, H) arrays that receive dL/dh_t and dL/dc_t of every step.
     workspace, if given, supplies reusable arrays (the grads too: they are valid until the next backward).
@@ -247,11 +255,15 @@ def backward(
     y = np.asarray(y, dtype=dtype)
     O, T, B = cache.probs_cols.shape
     H, I = params.hidden_size, params.input_size
-    loss = bce_loss(cache.probs, y)
+    loss = loss_value(cache.probs, y, params.loss)
     grads = params.zeros_like() if workspace is None else workspace.params_like("grads", params)
 
-    # Head: sigmoid + BCE summed over bits, averaged over the batch gives d loss / d logit = (p - y) / B.
+    # Head: sigmoid + BCE summed over bits, averaged over the batch gives d loss / d logit = (p - y) / B; the
+    # squared error (p - y)^2 / 2 gives (p - y) p (1 - p) / B.
     d_logits = np.subtract(cache.probs_cols, y.transpose(2, 0, 1), out=empty("d_logits", (O, T, B), dtype))
+    if params.loss == "squared":
+        d_logits *= cache.probs_cols
+        d_logits *= 1.0 - cache.probs_cols
     d_logits *= 1.0 / B
     d_logits = d_logits.reshape(O, T * B)
     hidden = cache.hidden_cols[:, 1:].reshape(H, T * B)  # h_1 .. h_T of every sample

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from core import engine as engine_module
-from core import lstm_fast, models, task
-from core.lstm import Params
+from core import limits, lstm_fast, models, task
+from core.lstm import LOSSES, Params
 from core.optim import OPTIMIZERS, Optimizer, make_optimizer
 
 MAX_HIDDEN = 4096
@@ -25,7 +25,8 @@ MAX_BATCH = 65536
 EXPLODING_LOSS = 20.0  # BCE per bit above this (chance is 0.69) counts as diverged: weights have blown up
 LOSS = "bce-sum"  # binary cross-entropy summed over the bits, averaged over the batch (see core.lstm)
 CHECK_EVERY = 100  # samples between checks (history point, held-out accuracy, solved?, rollback point)
-INITS = ("seed", "pytorch")  # every model kind accepts these
+INITS = ("seed", "pytorch", "uniform")  # every model kind accepts these
+ACTIVATIONS = ("tanh", "sigmoid")  # the plain RNN's hidden units (core.rnn); the LSTM's gates are fixed
 NEW_UNIT_SCALE = 0.01  # new units from resize_hidden start with weights of this standard deviation
 
 
@@ -43,13 +44,16 @@ class TrainConfig:
     momentum: float = 0.9  # for optimizer "momentum"; live
     batch_size: int = 1  # 1 = online learning as in the notebook; live
     clip_norm: float = 0.0  # clip gradients to this global L2 norm, 0 = off; live
-    init: str = "seed"  # seed: standard normal (notebook) | pytorch: U(+-1/sqrt(H)); needs reset
+    init: str = "seed"  # seed: standard normal (notebook) | pytorch: U(+-1/sqrt(H)) | uniform: U(-1, 1); needs reset
     forget_bias: float = 0.0  # added to the forget gate's bias at init; needs reset
     seed: int = 0  # seeds the weights and the training samples; needs reset
     n_bits: int = 8  # sequence length; operands are below 2**(n_bits-1); needs reset
     dtype: str = "float64"  # float64 | float32; needs reset
     heldout_size: int = 1024  # fixed held-out pairs for the live accuracy; needs reset
     model: str = "lstm"  # a name in core.models.MODELS; needs reset
+    loss: str = "bce"  # bce: cross-entropy | squared: (p - y)^2 / 2, the notebook's and tutorial's; needs reset
+    activation: str = "tanh"  # the plain RNN's hidden units: tanh | sigmoid (the tutorial's); needs reset
+    bias: bool = True  # the plain RNN's biases: False = none (the tutorial's); needs reset
 
     LIVE = ("hidden_size", "learning_rate", "optimizer", "momentum", "batch_size", "clip_norm")
 
@@ -90,7 +94,22 @@ class TrainConfig:
         whole("heldout_size", 1, MAX_BATCH)
         if self.model not in models.MODELS:
             raise ConfigError(f"model must be one of {', '.join(models.MODELS)}, got {self.model!r}")
+        if self.loss not in LOSSES:
+            raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        if self.activation not in ACTIVATIONS:
+            raise ConfigError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {self.activation!r}")
+        if not isinstance(self.bias, (bool, np.bool_)):
+            raise ConfigError(f"bias must be true or false, got {self.bias!r}")
+        if self.model != "rnn" and (self.activation != "tanh" or not self.bias):
+            raise ConfigError("activation and bias are settings of the plain RNN (model rnn); the LSTM's gates "
+                              "and biases are fixed")
         return self
+
+    def model_options(self) -> dict[str, object]:
+        """The keyword arguments of the model's init_params that come from these settings beside init."""
+        if self.model == "rnn":
+            return {"loss": self.loss, "activation": self.activation, "use_bias": bool(self.bias)}
+        return {"loss": self.loss}
 
     def replace(self, **changes: object) -> TrainConfig:
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
@@ -120,7 +139,58 @@ class TrainConfig:
         clip = f", clip {self.clip_norm:g}" if self.clip_norm else ""
         batch = f", batch {self.batch_size}" if self.batch_size != 1 else ""
         model = f"{self.model.upper()} " if self.model != "lstm" else ""
-        return f"{model}H{self.hidden_size} lr {self.learning_rate:g} {self.optimizer}{batch}{clip} seed {self.seed}"
+        kinds = [self.activation if self.activation != "tanh" else "", "no bias" if not self.bias else "",
+                 "squared loss" if self.loss != "bce" else ""]
+        kind = ", ".join(k for k in kinds if k)
+        kind = f"{kind}, " if kind else ""
+        return (f"{model}{kind}H{self.hidden_size} lr {self.learning_rate:g} {self.optimizer}{batch}{clip} "
+                f"seed {self.seed}")
+
+
+def with_model_options(params: object, config: TrainConfig) -> object:
+    """params with config's model options (loss; the RNN's activation and bias) set, in place; returns params.
+    Weights read from a file (a state_dict) carry none: the config they were saved with says which."""
+    for name, value in config.model_options().items():
+        setattr(params, name, value)
+    return params
+
+
+def numpy_only(config: TrainConfig) -> bool:
+    """True when only the NumPy path computes this config: the compiled kernels implement the cross-entropy loss,
+    the tanh RNN and trained biases; the squared loss, sigmoid units and bias-free models are NumPy's alone."""
+    return config.loss != "bce" or config.activation != "tanh" or not config.bias
+
+
+# Named settings: each sets every model and training setting (not seed, bits or precision), so it gives the same
+# model whatever was set before. Labels are what the window shows.
+PRESETS: dict[str, dict[str, object]] = {
+    "default": {},  # the defaults: the notebook's settings with the cross-entropy loss
+    # The original notebook's LSTM as it meant to train: its squared-error delta (p - y) p (1 - p), summed.
+    "notebook-lstm": {"loss": "squared"},
+    # The classic binary-addition RNN tutorial (Trask 2015): 16 sigmoid units, no biases, U(-1, 1) weights, the
+    # squared-error delta summed over the bits, online SGD at lr 0.1.
+    "tutorial-rnn": {"model": "rnn", "activation": "sigmoid", "bias": False, "init": "uniform", "loss": "squared"},
+}
+PRESET_LABELS = {"default": "LSTM (defaults)", "notebook-lstm": "Notebook LSTM", "tutorial-rnn": "Tutorial RNN"}
+_PRESET_FIELDS = ("hidden_size", "learning_rate", "optimizer", "momentum", "batch_size", "clip_norm", "init",
+                  "forget_bias", "model", "loss", "activation", "bias")
+
+
+def preset(name: str, base: TrainConfig | None = None) -> TrainConfig:
+    """base (default: the defaults) with the named preset's settings; seed, bits and precision stay base's."""
+    if name not in PRESETS:
+        raise ConfigError(f"preset must be one of {', '.join(PRESETS)}, got {name!r}")
+    defaults = TrainConfig()
+    settings = {field: getattr(defaults, field) for field in _PRESET_FIELDS} | PRESETS[name]
+    return (base or defaults).replace(**settings)
+
+
+def preset_of(config: TrainConfig) -> str | None:
+    """The name of the preset whose settings config has, or None."""
+    for name in PRESETS:
+        if all(getattr(preset(name, config), field) == getattr(config, field) for field in _PRESET_FIELDS):
+            return name
+    return None
 
 
 HISTORY_COLUMNS = ("samples", "loss", "bit_error", "accuracy")
@@ -262,13 +332,16 @@ class Trainer:
 
     def __init__(self, config: TrainConfig | None = None, engine: str | None = None) -> None:
         self.config = (config or TrainConfig()).validate()
+        limits.check_training(self.config)  # LimitError naming the memory it needs, before any is allocated
         cfg = self.config
         self.engine = engine_module.resolve(engine)  # "numpy" or "compiled"; may change between steps
+        if numpy_only(cfg):
+            self.engine = "numpy"  # the kernels do not implement this loss or model (see numpy_only)
         self.dtype = np.dtype(cfg.dtype).type
         self.rng = np.random.default_rng(cfg.seed)
         self.model = models.get(cfg.model)  # module with init_params, forward, backward, Params
         self.params = self.model.init_params(cfg.hidden_size, self.rng, init=cfg.init, forget_bias=cfg.forget_bias,
-                                             dtype=self.dtype)
+                                             dtype=self.dtype, **cfg.model_options())
         self.optimizer: Optimizer = make_optimizer(cfg.optimizer, cfg.learning_rate, cfg.momentum)
         heldout_rng = np.random.default_rng([cfg.seed, 2])  # fixed per seed, independent of training draws
         self.heldout_a, self.heldout_b = task.sample_operands(heldout_rng, cfg.heldout_size, cfg.n_bits)
@@ -279,7 +352,8 @@ class Trainer:
         self.solved_now = False  # every sum right at the last check
         self.accuracy = self.heldout_accuracy()  # held-out exact-sum accuracy at the last check
         self.samples_per_second = 0.0
-        self.loss_note = LOSS  # the loss that trained these weights (sessions from older versions say otherwise)
+        # The loss that trained these weights (sessions from older versions say otherwise).
+        self.loss_note = LOSS if cfg.loss == "bce" else "squared-sum"
         # Each sample's loss and mean bit error since the last check, (k, 2): summed at the check in one call, so
         # the history point is the same to the last bit however the samples were split into chunks.
         self.interval = np.empty((0, 2))

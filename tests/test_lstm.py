@@ -238,13 +238,15 @@ def test_loss_is_summed_over_bits_and_averaged_over_the_batch():
     assert lstm.bce_loss(np.concatenate([probs, probs], 1), np.concatenate([y, y], 1)) == pytest.approx(loss)
 
 
+@pytest.mark.parametrize("loss", lstm.LOSSES)
 @pytest.mark.parametrize("seed", range(12))
-def test_fast_path_equals_the_reference(seed):
+def test_fast_path_equals_the_reference(seed, loss):
     """core.lstm_fast gives the reference's probabilities, cache, loss and every gradient to 1e-12, over random
-    shapes, with a reused workspace (as in training) and with a knockout mask."""
+    shapes and either loss, with a reused workspace (as in training) and with a knockout mask."""
     rng = np.random.default_rng(seed)
     hidden, batch, steps = int(rng.integers(1, 21)), int(rng.integers(1, 9)), int(rng.integers(1, 13))
     params, x, y = random_problem(hidden, batch, steps, seed=seed)
+    params.loss = loss
     workspace = lstm_fast.Workspace()
     for _ in range(2):  # the second round reuses the workspace's arrays
         probs, cache = lstm.forward(params, x)
