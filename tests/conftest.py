@@ -19,12 +19,26 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 QT_PACKAGES = ("PySide6", "shiboken6", "pyqtgraph", "pytestqt", "explorer")
 QT_FIXTURES = ("qtbot", "qapp", "qapp_args", "qtlog", "qtmodeltester")
 
+# Tests that take more than about 5 s (measured with --durations=0) in modules that change often beside other work,
+# marked `slow` here instead of with a decorator in the module; elsewhere `@pytest.mark.slow` sits on the test. A
+# name covers all its parametrizations.
+SLOW_TESTS = (
+    "tests/test_cli.py::test_train_is_the_notebook",  # the three share a module fixture: 10,001 samples, every report
+    "tests/test_cli.py::test_first_report_matches_the_model_computed_here",
+    "tests/test_cli.py::test_final_line_tells_the_truth",
+    "tests/test_cli.py::test_bench_quick_json",
+    "tests/test_trainer.py::test_defaults_learn_addition_within_10001_samples",
+    "tests/test_trainer.py::test_a_run_is_a_pure_function_of_its_settings",
+)
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark `gui` every test that needs Qt (`pytest -m "not gui"` leaves them out). Test modules that start Qt only
-    in a child process say so themselves, with `pytestmark = pytest.mark.gui`."""
+    """Mark `gui` every test that needs Qt (`pytest -m "not gui"` leaves them out), and `slow` those in SLOW_TESTS.
+    Test modules that start Qt only in a child process say so themselves, with `pytestmark = pytest.mark.gui`."""
     needs_qt: dict[types.ModuleType, bool] = {}
     for item in items:
+        if item.nodeid.split("[")[0] in SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)
         module = getattr(item, "module", None)
         if module is not None and module not in needs_qt:
             needs_qt[module] = _imports_qt(module)

@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
@@ -26,9 +26,15 @@ def run_python(arguments: list[str], path: list[Path | str], cwd: Path, **env: s
     return done
 
 
-def site_packages() -> str:
-    """Where this environment's dependencies (NumPy, PySide6...) are installed."""
-    return sysconfig.get_paths()["purelib"]
+def dependency_folders() -> list[str]:
+    """The folders this Python imports the app's dependencies from (its site-packages, usually), without running
+    their .pth files."""
+    folders = []
+    for name in ("numpy", "PySide6", "shiboken6", "pyqtgraph"):
+        folder = str(Path(importlib.util.find_spec(name).origin).parent.parent)
+        if folder not in folders:
+            folders.append(folder)
+    return folders
 
 
 FROM_CHECKOUT = """
@@ -82,7 +88,7 @@ print("icon", icon.availableSizes()[0].width())
 @pytest.mark.gui
 def test_the_window_icon_loads_from_a_checkout_that_was_not_installed(tmp_path: Path) -> None:
     pytest.importorskip("PySide6.QtWidgets")
-    done = run_python(["-c", ICON], [REPO, site_packages()], cwd=tmp_path, QT_QPA_PLATFORM="offscreen")
+    done = run_python(["-c", ICON], [REPO, *dependency_folders()], cwd=tmp_path, QT_QPA_PLATFORM="offscreen")
     assert done.stdout.startswith("icon ")
 
 
@@ -92,7 +98,7 @@ def test_python_m_explorer_opens_the_window_from_a_checkout(tmp_path: Path) -> N
     """`python -m explorer` from a checkout, the checkout first on the path and no editable install's import hook."""
     pytest.importorskip("PySide6.QtWidgets")
     picture = tmp_path / "window.png"
-    done = run_python(["-m", "explorer", "--screenshot", str(picture), "--size", "640x480"], [REPO, site_packages()],
-                      cwd=tmp_path, QT_QPA_PLATFORM="offscreen")
+    done = run_python(["-m", "explorer", "--screenshot", str(picture), "--size", "640x480"],
+                      [REPO, *dependency_folders()], cwd=tmp_path, QT_QPA_PLATFORM="offscreen")
     assert done.stdout.startswith(f"wrote {picture} (640x480, ")
     assert picture.read_bytes().startswith(b"\x89PNG")

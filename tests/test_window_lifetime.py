@@ -141,6 +141,7 @@ def run_gc_script(how: str, tmp_path) -> list[str]:
     return result.stdout.split()
 
 
+@pytest.mark.slow
 def test_the_app_collects_garbage_only_in_the_gui_thread(tmp_path):
     automatic, in_gui_thread, in_worker_thread = run_gc_script("app", tmp_path)
     assert automatic == "False"
