@@ -351,14 +351,18 @@ def gradient_check(params: Params, n_bits: int, batch_size: int = 4, n_weights: 
     bias_index = np.concatenate([np.arange(off, off + int(np.prod(shape))) for name, off, shape in spans
                                  if "bias" in name])
     weight_index = np.setdiff1d(np.arange(checked.flat.size), bias_index)
+    if not getattr(checked, "use_bias", True):  # a model without biases: they are not parameters to check
+        bias_index = bias_index[:0]
     chosen = rng.choice(weight_index, size=min(n_weights, weight_index.size), replace=False)
     index = np.concatenate([np.sort(chosen), bias_index])
 
     def loss() -> float:
-        # BCE from the logits as log(1 + e^(-s z)), s = +1 for a 1 bit and -1 for a 0 bit. On a trained model p
-        # is within 1e-8 of 0 or 1: the rounding of 1 - p (or of log(1 + e^z) - z) would swamp the difference.
-        logits = model.forward(checked, x)[1].logits
-        return float(np.mean(np.logaddexp(0.0, -sign * logits)))
+        # The model's loss from the logits, s = +1 for a 1 bit and -1 for a 0 bit: BCE is log(1 + e^(-s z)) and
+        # the squared error (p - y)^2 / 2 is sigmoid(-s z)^2 / 2. On a trained model p is within 1e-8 of 0 or 1:
+        # the rounding of 1 - p (or of log(1 + e^z) - z) would swamp the difference.
+        margin = -sign * model.forward(checked, x)[1].logits
+        terms = np.logaddexp(0.0, margin) if checked.loss == "bce" else 0.5 * lstm.sigmoid(margin) ** 2
+        return float(terms.sum()) / batch_size  # per addition: summed over the bits, averaged over the batch
 
     def shifted_loss(flat_index: int, shift: float) -> float:
         original = checked.flat[flat_index]

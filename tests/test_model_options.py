@@ -334,3 +334,14 @@ def test_tutorial_preset_trains_exactly_as_the_tutorials_own_loop() -> None:
     np.testing.assert_allclose(params.weight_hh, synapse_h.T, rtol=0, atol=1e-12)
     np.testing.assert_allclose(params.weight_out, synapse_1.T, rtol=0, atol=1e-12)
     assert not np.any(params.bias) and not np.any(params.bias_out)
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_the_gradient_check_view_agrees_with_backward_for_every_preset(name: str) -> None:
+    """insights.gradient_check differentiates the loss the model trains with (per addition, either loss)."""
+    from core import insights
+
+    trainer = Trainer(preset(name))
+    trainer.step(200)
+    result = insights.gradient_check(trainer.params, 8)
+    assert result.ok, result.verdict
