@@ -16,7 +16,7 @@ from typing import NoReturn, TextIO
 
 import numpy as np
 
-from core import __version__, lstm, models, probe, task
+from core import __version__, limits, lstm, models, options, probe, task
 from core.engine import EngineError
 from core.session import SessionError, check_writable, load_model, save_session
 from core.trainer import CHECK_EVERY, ConfigError, TrainConfig, Trainer, evaluate
@@ -55,14 +55,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
     except UsageError as error:
-        print(error, file=sys.stderr)
+        print(options.one_line(error), file=sys.stderr)
         return 2
     except SystemExit as done:  # --help and --version print and "exit"; keep main() returning
         return done.code if isinstance(done.code, int) else 0
     try:
         return args.run(args)
-    except (SessionError, ConfigError, EngineError, task.TaskError) as error:
-        print(f"{PROGRAM} {args.command}: {error}", file=sys.stderr)
+    except (SessionError, ConfigError, EngineError, task.TaskError, limits.LimitError) as error:
+        print(f"{PROGRAM} {args.command}: {options.one_line(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         unsaved = "; nothing was saved" if getattr(args, "save", None) else ""
@@ -145,8 +145,9 @@ def _run_train(args: argparse.Namespace) -> int:
     for name, value in (("samples", args.samples), ("report every", args.report_every)):
         if value < 1:
             raise ConfigError(f"{name} must be a whole number of at least 1, got {value}")
+    limits.check_count("--samples", args.samples)
     if args.save:
-        check_writable(args.save)
+        check_writable(args.save, config)
     trainer = Trainer(config, engine=args.engine)
     progress = None
     if sys.stderr.isatty() and (args.quiet or args.report_every > PROGRESS_WHEN_REPORTS_EVERY):
@@ -272,6 +273,7 @@ def _run_eval(args: argparse.Namespace) -> int:
     trained = f"trained at {config.n_bits} bits" if config else "no training settings stored"
     print(f"{args.model}: {_describe_model(params)}, {trained}")
     widths = [n_bits] if n_bits == task.MAX_BITS else [n_bits, min(2 * n_bits, task.MAX_BITS)]
+    limits.check_evaluation(params.hidden_size, max(widths), params.dtype)
     for k, bits in enumerate(widths):
         result = evaluate(params, bits, rng=np.random.default_rng(0))
         pairs = task.operand_limit(bits) ** 2
@@ -305,7 +307,7 @@ def _add_add_parser(commands: argparse._SubParsersAction) -> None:
 
 def _run_add(args: argparse.Namespace) -> int:
     config = None
-    if args.model:
+    if args.model is not None:
         params, config = load_model(args.model)
         if models.of(params) is not lstm:
             raise SessionError(f"{args.model}: add traces LSTM gates and cells; this file holds an "
@@ -313,7 +315,7 @@ def _run_add(args: argparse.Namespace) -> int:
     n_bits = task.check_bits(args.bits if args.bits is not None else (config.n_bits if config else 8))
     a = task.check_operand(args.a, n_bits, "first operand")
     b = task.check_operand(args.b, n_bits, "second operand")
-    if not args.model:
+    if args.model is None:
         params, source = _default_model(n_bits)
     else:
         source = f"{args.model}, {params.hidden_size} units"

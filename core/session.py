@@ -37,7 +37,7 @@ import numpy as np
 from core import limits, models, safe_save, validate
 from core.limits import MAX_EVENTS, MAX_HELDOUT, MAX_SAMPLES, shown, shown_path
 from core.safe_save import SessionError
-from core.trainer import HISTORY_COLUMNS, ConfigError, RollbackPoint, TrainConfig, Trainer
+from core.trainer import HISTORY_COLUMNS, ConfigError, RollbackPoint, TrainConfig, Trainer, with_model_options
 from core.validate import float_array, integer, json_value, number, required
 
 FORMAT_VERSION = 1
@@ -149,6 +149,8 @@ def load_model(path: str | os.PathLike) -> tuple[object, TrainConfig | None]:
     module = _model_module(where, arrays, config)
     params = _params(where, arrays, module)
     _check_params_match(where, params, config)
+    if config is not None:  # the loss (and the RNN's units and biases) the weights were trained with
+        with_model_options(params, config)
     return params, config
 
 
@@ -175,9 +177,9 @@ def load_session(path: str | os.PathLike) -> Trainer:
     # Everything was checked above; the new trainer is built only now and nobody else holds it until it is returned.
     try:
         trainer = Trainer(config)
-    except ConfigError as error:  # e.g. more memory than this machine has
+    except (ConfigError, limits.LimitError) as error:  # e.g. more memory than this machine has
         raise SessionError(f"{where}: {error}") from None
-    trainer.params = params
+    trainer.params = with_model_options(params, config)
     try:
         trainer.optimizer.load_state({name: np.asarray(value) for name, value in optimizer_state.items()})
     except (KeyError, ValueError, TypeError) as error:

@@ -321,7 +321,7 @@ def test_the_console_script(solved_model: Path) -> None:
     assert "true      01110000 = 112   (right)" in done.stdout
     done = subprocess.run([script, "train", "--hidden", "0"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
-    assert done.stderr.strip() == "lstm-explorer train: hidden size must be a whole number from 1 to 4096, got 0"
+    assert done.stderr.strip() == "lstm-explorer train: --hidden must be a whole number from 1 to 4096, got 0"
 
 
 def test_core_command_line_does_not_import_qt() -> None:
