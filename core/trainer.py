@@ -362,9 +362,11 @@ class Trainer:
         self.rollback_point: RollbackPoint = self._rollback_point()
 
     # ---- training -------------------------------------------------------------------------------------------
-    def step(self, n_samples: int) -> ChunkResult:
+    def step(self, n_samples: int, stop_when_solved: bool = False) -> ChunkResult:
         """Train on at least n_samples samples (whole batches); checks happen wherever a multiple of CHECK_EVERY
-        is reached. On divergence the run returns to its last rollback point and the result says so."""
+        is reached. On divergence the run returns to its last rollback point and the result says so.
+        With stop_when_solved the chunk ends at the check that first finds every sum right (solved_at[0] is then
+        samples_seen), so a caller that pauses there pauses where the run was solved."""
         cfg = self.config
         batch = cfg.batch_size
         to_do = max(1, -(-int(n_samples) // batch))  # updates
@@ -404,6 +406,8 @@ class Trainer:
             to_do -= out.updates
             if self.samples_seen >= next_check:
                 self._check()
+                if stop_when_solved and self.solved_at is not None and self.solved_at[0] == self.samples_seen:
+                    break
         elapsed = time.perf_counter() - started
         self.training_seconds += elapsed
         if elapsed > 0 and done:

@@ -187,3 +187,11 @@ def test_core_never_imports_qt():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_stop_when_solved_ends_the_chunk_at_the_solving_check():
+    trainer = Trainer(TrainConfig(seed=0))
+    while not trainer.solved:
+        trainer.step(4096, stop_when_solved=True)
+    assert trainer.samples_seen == trainer.solved_at[0] == 1_200
+    assert trainer.solved_now
