@@ -1,52 +1,49 @@
-"""Time-to-solve over a grid of learning rate x hidden size x seed, the cells trained in parallel processes.
+"""Time to solve over a grid of settings: every cell trained on its own, in local processes or on a Dask cluster.
 
-Each cell is one pure call, `run_cell(config, max_samples, chunk) -> CellResult`: picklable in, picklable out,
-no shared state, so the grid could as well be handed to a cluster. `run_sweep` runs the cells in a
-ProcessPoolExecutor started with "spawn" (forking a process that may hold Qt or BLAS threads is unsafe), reports
-each finished cell to a callback, and can be cancelled: queued cells are dropped, running ones stop at their next
-chunk, and every worker process has exited when it returns. `main` is `lstm-explorer sweep`.
+A cell is one pure call, `run_cell(config, max_samples, engine) -> CellResult`: settings in, samples to solve,
+accuracy, seconds and whether it diverged out; picklable both ways, no shared state. `run_sweep` runs the cells
+of a Grid (core.sweep_grid) in a local process pool, or with `scheduler=ADDRESS` on an existing Dask distributed
+cluster (core.sweep_dask), through one loop: each finished cell is reported to `progress` in the calling thread,
+and `cancel` stops it all: queued cells are dropped, running ones stop at their next check, and no cell is left
+running (no worker process, no Dask task) when run_sweep returns.
 
-A cell is solved at the end of the first chunk after which every sum is right (Trainer.solved_at), so
-samples-to-solve is exact to one chunk; seconds-to-solve counts time spent training, not evaluating.
+The engine is resolved here, once, and passed to every cell by name ("auto" becomes "compiled" where numba is
+installed): a run is a pure function of its settings and its engine, so the same sweep gives bit-identical results
+however its cells are spread out. A cell is solved at the first check (every CHECK_EVERY samples) at which every
+sum is right, and stops there; seconds count time spent training, not evaluating. `main` is `lstm-explorer sweep`
+(core.sweep_cli).
 """
 
 from __future__ import annotations
 
-import argparse
-import csv
 import multiprocessing
 import os
+import queue
 import signal
-import sys
-from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 
-from core import lstm, models
-from core.optim import OPTIMIZERS
-from core.trainer import ConfigError, TrainConfig, Trainer
+from core import engine as engine_module
+from core.sweep_grid import Grid, GridError, Index, SweepCell
+from core.trainer import CHECK_EVERY, TrainConfig, Trainer, numpy_only
 
-DEFAULT_CHUNK = 100  # samples between checks for "solved": the resolution of samples-to-solve
+DEFAULT_MAX_SAMPLES = 10_001  # the original notebook's n_samples
 POLL_SECONDS = 0.1  # how often a running sweep looks at its cancel flag
 
-Index = tuple[int, int, int]  # (learning rate, hidden size, seed) position in the grid
+
+class SweepError(Exception):
+    """The sweep could not run as asked (a cluster out of reach, dask not installed); the message says what to do."""
 
 
-class EventLike(Protocol):
-    """threading.Event or multiprocessing's Event."""
+class StopFlag(Protocol):
+    """threading.Event, multiprocessing's Event, or anything with is_set()."""
 
     def is_set(self) -> bool: ...
-
-
-@dataclass(frozen=True)
-class SweepCell:
-    """One grid point: its position in the result arrays and the complete config it trains."""
-
-    index: Index
-    config: TrainConfig
 
 
 @dataclass(frozen=True)
@@ -54,91 +51,116 @@ class CellResult:
     """What training one config until solved (or out of budget) gave."""
 
     config: TrainConfig
-    samples_to_solve: int | None  # samples seen when every sum was first right; None: not within the budget
+    max_samples: int  # the budget
+    engine: str  # the engine that trained it, "numpy" or "compiled": with the config, what makes it reproducible
+    samples_to_solve: int | None  # samples seen at the first check with every sum right; None: not in the budget
     seconds_to_solve: float | None  # training seconds until then
     samples_seen: int  # samples trained in all
     seconds: float  # training seconds in all
     accuracy: float  # exact-sum accuracy over every pair (a sample of them beyond 16 bits) at the end
-    loss: float  # mean training loss over the last chunk
-    diverged: bool  # the loss blew up; training stopped there (weights rolled back to the last good chunk)
-    stopped: bool = False  # cancelled part-way: neither solved nor out of budget
+    loss: float  # mean training loss over the last step (nan if none ran)
+    diverged: bool  # the loss blew up; training stopped there (weights rolled back to the last check)
+    stopped: bool = False  # cancelled part-way: neither solved nor out of budget; counts as not run
 
     @property
     def solved(self) -> bool:
         return self.samples_to_solve is not None
 
+    def outcome(self) -> tuple:
+        """Everything but the timings: equal for the same settings and engine wherever the cell ran."""
+        loss = "nan" if np.isnan(self.loss) else self.loss
+        return (self.config, self.max_samples, self.engine, self.samples_to_solve, self.samples_seen,
+                self.accuracy, loss, self.diverged, self.stopped)
 
-def run_cell(config: TrainConfig, max_samples: int, chunk: int = DEFAULT_CHUNK) -> CellResult:
-    """Train a fresh Trainer(config) in chunks of `chunk` samples until it is solved or has seen max_samples."""
-    return _train_cell(config, max_samples, chunk, should_stop=None)
 
+def run_cell(config: TrainConfig, max_samples: int = DEFAULT_MAX_SAMPLES, engine: str = "auto",
+             should_stop: Callable[[], bool] | None = None) -> CellResult:
+    """Train a fresh Trainer(config) until every sum is right or it has seen max_samples samples.
 
-def _train_cell(config: TrainConfig, max_samples: int, chunk: int,
-                should_stop: Callable[[], bool] | None) -> CellResult:
-    trainer = Trainer(config)
+    It steps CHECK_EVERY samples at a time, so it stops at the check that found it solved. should_stop is asked
+    before every step; when it says yes the result has stopped=True."""
+    trainer = Trainer(config, engine=engine_module.resolve(engine))  # (on NumPy where the kernels cannot run it)
     loss, diverged, stopped = float("nan"), False, False
     while not trainer.solved and trainer.samples_seen < max_samples:
         if should_stop is not None and should_stop():
             stopped = True
             break
-        step = trainer.step(min(chunk, max_samples - trainer.samples_seen))
+        step = trainer.step(min(CHECK_EVERY, max_samples - trainer.samples_seen))
         if step.samples:
-            loss = step.loss
+            loss = float(step.loss)
         if step.diverged:  # the trainer has rolled back and would only diverge again at this learning rate
             diverged = True
             break
     solved_samples, solved_seconds = trainer.solved_at or (None, None)
-    return CellResult(config, solved_samples, solved_seconds, trainer.samples_seen, trainer.training_seconds,
-                      trainer.exhaustive_accuracy(), loss, diverged, stopped)
+    return CellResult(trainer.config, max_samples, trainer.engine, solved_samples,
+                      None if solved_seconds is None else float(solved_seconds), trainer.samples_seen,
+                      float(trainer.training_seconds), float(trainer.exhaustive_accuracy()), loss, diverged, stopped)
 
 
-# ---- in each worker process ---------------------------------------------------------------------------------------
-_stop_requested: EventLike | None = None  # the sweep's stop flag (a multiprocessing Event), set in each worker
+def cell_engine(config: TrainConfig, engine: str) -> str:
+    """The engine a cell of this config runs on when the sweep asks for engine: NumPy for what the compiled
+    kernels do not implement (core.trainer.numpy_only)."""
+    return "numpy" if numpy_only(config) else engine_module.resolve(engine)
 
 
-def _start_worker(stop: EventLike) -> None:
-    global _stop_requested
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C belongs to the parent, which stops the workers cleanly
-    _stop_requested = stop
+def replay(cell: CellResult, should_stop: Callable[[], bool] | None = None) -> Trainer | None:
+    """A Trainer that has run exactly as the cell did, to where it stopped (for opening a sweep's run in the
+    window): the same settings and engine give the same weights, curves and solved-at. None if stopped."""
+    trainer = Trainer(cell.config, engine=cell.engine)
+    while trainer.samples_seen < cell.samples_seen:
+        if should_stop is not None and should_stop():
+            return None
+        if trainer.step(min(CHECK_EVERY, cell.samples_seen - trainer.samples_seen)).diverged:
+            break
+    return trainer
 
 
-def _run_in_worker(cell: SweepCell, max_samples: int, chunk: int) -> tuple[Index, CellResult]:
-    stop = _stop_requested.is_set if _stop_requested is not None else None
-    return cell.index, _train_cell(cell.config, max_samples, chunk, stop)
+# ---- the results --------------------------------------------------------------------------------------------------
+@dataclass
+class MapSummary:
+    """One map of a sweep: two axes (x across, y up; y None for a single row), every other axis pooled.
 
+    Arrays are (len(y), len(x)). runs[j][i] lists the pooled cells' results in grid order."""
 
-# ---- the grid -------------------------------------------------------------------------------------------------------
-def grid_cells(learning_rates: Sequence[float], hidden_sizes: Sequence[int], seeds: Sequence[int],
-               base_config: TrainConfig | None = None) -> list[SweepCell]:
-    """Every (learning rate, hidden size, seed) cell, learning rate varying slowest. Raises ConfigError."""
-    base = base_config or TrainConfig()
-    return [SweepCell((i, j, k), base.replace(learning_rate=lr, hidden_size=hidden, seed=seed))
-            for i, lr in enumerate(learning_rates)
-            for j, hidden in enumerate(hidden_sizes)
-            for k, seed in enumerate(seeds)]
+    x: str
+    y: str | None
+    x_labels: list[str]
+    y_labels: list[str]
+    median: np.ndarray  # median samples to solve; inf when half or more did not solve, nan when none ran
+    solved: np.ndarray  # runs that solved (int)
+    ran: np.ndarray  # runs that finished (int)
+    diverged: np.ndarray  # runs that diverged (int)
+    runs: list[list[list[CellResult]]]
+    pooled: str  # what each cell pools, for people: "20 seeds", "2 optimizers × 5 seeds", "one run"
+
+    @property
+    def solve_rate(self) -> np.ndarray:
+        """Fraction of the finished runs that solved; nan where none finished."""
+        return np.divide(self.solved, self.ran, out=np.full(self.ran.shape, np.nan), where=self.ran > 0)
 
 
 @dataclass
 class SweepResult:
-    """Cell results on the grid learning rate x hidden size x seed; arrays are (L, H, S) unless noted."""
+    """The cells of a grid that have finished; arrays over the grid have the grid's shape."""
 
-    learning_rates: tuple[float, ...]
-    hidden_sizes: tuple[int, ...]
-    seeds: tuple[int, ...]
+    grid: Grid
     max_samples: int
-    cells: dict[Index, CellResult] = field(default_factory=dict)  # the cells that ran to the end
+    engine: str
+    cells: dict[Index, CellResult] = field(default_factory=dict)  # finished cells (solved, unsolved, diverged)
     stopped: list[CellResult] = field(default_factory=list)  # cells interrupted by a cancel (not counted)
     cancelled: bool = False
+    wall_seconds: float = 0.0  # from start to end of run_sweep
 
     @property
-    def shape(self) -> tuple[int, int, int]:
-        return len(self.learning_rates), len(self.hidden_sizes), len(self.seeds)
+    def shape(self) -> tuple[int, ...]:
+        return self.grid.shape
 
     @property
     def total(self) -> int:
-        return int(np.prod(self.shape))
+        return self.grid.size
 
-    def _grid(self, value: Callable[[CellResult], float]) -> np.ndarray:
+    def values(self, value: Callable[[CellResult], float]) -> np.ndarray:
+        """value(cell) at every finished cell, nan elsewhere."""
         grid = np.full(self.shape, np.nan)
         for index, cell in self.cells.items():
             grid[index] = value(cell)
@@ -146,249 +168,206 @@ class SweepResult:
 
     def samples_to_solve(self) -> np.ndarray:
         """Samples until solved; inf where a cell did not solve within max_samples, nan where it did not run."""
-        return self._grid(lambda cell: np.inf if cell.samples_to_solve is None else cell.samples_to_solve)
+        return self.values(lambda cell: np.inf if cell.samples_to_solve is None else cell.samples_to_solve)
 
-    def seconds_to_solve(self) -> np.ndarray:
-        """Training seconds until solved; inf and nan as in samples_to_solve."""
-        return self._grid(lambda cell: np.inf if cell.seconds_to_solve is None else cell.seconds_to_solve)
+    def seconds(self) -> np.ndarray:
+        """Wall seconds of training per finished cell (nan elsewhere)."""
+        return self.values(lambda cell: cell.seconds)
 
-    def accuracy(self) -> np.ndarray:
-        return self._grid(lambda cell: cell.accuracy)
+    def summary(self, x: str, y: str | None = None, fixed: Mapping[str, int] | None = None) -> MapSummary:
+        """Pool the cells over every axis but x and y (fixed: axis name -> value index, to look at one slice)."""
+        grid = self.grid
+        px = grid.position(x)
+        py = grid.position(y) if y is not None else None
+        if py == px:
+            raise GridError(f"the map needs two different axes, got {x} twice")
+        fixed_positions = {grid.position(name): i for name, i in (fixed or {}).items()}
+        nx, ny = grid.shape[px], grid.shape[py] if py is not None else 1
+        runs: list[list[list[CellResult]]] = [[[] for _ in range(nx)] for _ in range(ny)]
+        for index in sorted(self.cells):
+            if any(index[p] != i for p, i in fixed_positions.items()):
+                continue
+            runs[index[py] if py is not None else 0][index[px]].append(self.cells[index])
+        median = np.full((ny, nx), np.nan)
+        solved = np.zeros((ny, nx), dtype=int)
+        ran = np.zeros((ny, nx), dtype=int)
+        diverged = np.zeros((ny, nx), dtype=int)
+        for j in range(ny):
+            for i in range(nx):
+                pool = runs[j][i]
+                ran[j, i] = len(pool)
+                if not pool:
+                    continue
+                samples = [np.inf if cell.samples_to_solve is None else cell.samples_to_solve for cell in pool]
+                median[j, i] = np.median(samples)
+                solved[j, i] = sum(cell.solved for cell in pool)
+                diverged[j, i] = sum(cell.diverged for cell in pool)
+        pooled_axes = [axis for p, axis in enumerate(grid.axes)
+                       if p not in (px, py) and p not in fixed_positions and len(axis) > 1]
+        pooled = " × ".join(f"{len(axis)} {axis.label if axis.name != 'seed' else 'seeds'}"
+                            for axis in pooled_axes) or "one run"
+        y_labels = grid.axes[py].labels() if py is not None else [""]
+        return MapSummary(grid.axes[px].name, None if py is None else grid.axes[py].name, grid.axes[px].labels(),
+                          y_labels, median, solved, ran, diverged, runs, pooled)
 
-    def diverged(self) -> np.ndarray:
-        """(L, H, S) bool."""
-        return self._grid(lambda cell: cell.diverged) == 1.0
-
-    def median_samples_to_solve(self) -> np.ndarray:
-        """(L, H) median over the seeds that ran, an unsolved seed counting as infinitely slow (so the median is
-        inf when half or more did not solve); nan where no seed ran."""
-        return _median_over_seeds(self.samples_to_solve())
-
-    def solved_fraction(self) -> np.ndarray:
-        """(L, H) fraction of the seeds that ran that solved; nan where none ran."""
-        samples = self.samples_to_solve()
-        ran = np.count_nonzero(~np.isnan(samples), axis=-1)
-        solved = np.count_nonzero(np.isfinite(samples), axis=-1)
-        return np.divide(solved, ran, out=np.full(ran.shape, np.nan), where=ran > 0)
+    def default_map_axes(self) -> tuple[str, str | None]:
+        return default_map_axes(self.grid)
 
 
-def _median_over_seeds(values: np.ndarray) -> np.ndarray:
-    medians = np.full(values.shape[:-1], np.nan)
-    for position in np.ndindex(medians.shape):
-        ran = values[position][~np.isnan(values[position])]
-        if ran.size:
-            medians[position] = np.median(ran)
-    return medians
+def default_map_axes(grid: Grid) -> tuple[str, str | None]:
+    """The first two axes with more than one value, seeds last (they are what a map pools by default)."""
+    ranked = sorted(grid.axes, key=lambda axis: (len(axis) < 2, axis.name == "seed"))
+    chosen = [axis.name for axis in ranked if len(axis) > 1 and axis.name != "seed"][:2]
+    if not chosen:
+        chosen = [ranked[0].name]
+    return chosen[0], chosen[1] if len(chosen) > 1 else None
 
 
-def _is_cancelled(cancel: EventLike | Callable[[], bool] | None) -> bool:
+# ---- running the cells --------------------------------------------------------------------------------------------
+class Backend(Protocol):
+    """Where cells run. submit returns futures (concurrent.futures' or Dask's: add_done_callback, result, done,
+    cancelled, exception) whose result is (index, CellResult); stop makes running cells stop at their next check
+    and drops queued ones; close returns once no cell is running and everything is released."""
+
+    def submit(self, cells: Sequence[SweepCell], max_samples: int, engine: str) -> list: ...
+
+    def stop(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+_stop_requested: StopFlag | None = None  # in each local worker process: the sweep's stop flag
+
+
+def _start_worker(stop: StopFlag) -> None:
+    global _stop_requested
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C belongs to the parent, which stops the workers cleanly
+    _stop_requested = stop
+
+
+def _run_in_worker(cell: SweepCell, max_samples: int, engine: str) -> tuple[Index, CellResult]:
+    stop = _stop_requested.is_set if _stop_requested is not None else None
+    return cell.index, run_cell(cell.config, max_samples, engine, stop)
+
+
+class ProcessPool:
+    """Cells in local processes started with "spawn" (forking a process that may hold Qt or BLAS threads is
+    unsafe); a multiprocessing Event asks running cells to stop."""
+
+    def __init__(self, workers: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._stop = context.Event()
+        self._executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                                             initargs=(self._stop,))
+
+    def submit(self, cells: Sequence[SweepCell], max_samples: int, engine: str) -> list:
+        return [self._executor.submit(_run_in_worker, cell, max_samples, engine) for cell in cells]
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def close(self) -> None:
+        self._stop.set()  # running cells stop at their next check ...
+        self._executor.shutdown(wait=True, cancel_futures=True)  # ... queued ones never start; workers are joined
+
+
+def _is_cancelled(cancel: StopFlag | Callable[[], bool] | None) -> bool:
     if cancel is None:
         return False
     return cancel.is_set() if hasattr(cancel, "is_set") else bool(cancel())
 
 
 def run_sweep(
-    learning_rates: Sequence[float],
-    hidden_sizes: Sequence[int],
-    seeds: Sequence[int],
-    base_config: TrainConfig | None = None,
-    max_samples: int = 20_000,
+    grid: Grid,
+    max_samples: int = DEFAULT_MAX_SAMPLES,
+    *,
+    engine: str = "auto",
     workers: int | None = None,
-    progress: Callable[[int, int, CellResult], None] | None = None,
-    cancel: EventLike | Callable[[], bool] | None = None,
-    chunk: int = DEFAULT_CHUNK,
+    scheduler: str | None = None,
+    progress: Callable[[int, int, Index, CellResult], None] | None = None,
+    cancel: StopFlag | Callable[[], bool] | None = None,
+    finished: Mapping[Index, CellResult] | None = None,
 ) -> SweepResult:
-    """Run every cell in `workers` processes (default: one per CPU). Raises ConfigError before starting any.
+    """Run every cell of grid not already in `finished` (from an earlier, interrupted sweep).
 
-    progress(done, total, cell) is called in this thread as each cell finishes. cancel (an Event, or a callable
-    returning True) is checked at least every POLL_SECONDS; when it fires, queued cells are dropped, running
-    ones stop at their next chunk, and the result has cancelled=True. No worker process outlives this call.
+    Local processes (`workers`, default one per CPU), or with `scheduler` the Dask cluster at that address.
+    progress(done, total, index, cell) is called in this thread as each cell finishes (done counts the finished
+    cells passed in). cancel (an Event, or a callable returning True) is checked at least every POLL_SECONDS;
+    when it fires, queued cells are dropped, running ones stop at their next check, and the result has
+    cancelled=True. Raises ConfigError (a bad grid or budget), EngineError or SweepError before any cell runs.
     """
-    cells = grid_cells(learning_rates, hidden_sizes, seeds, base_config)
-    result = SweepResult(tuple(learning_rates), tuple(hidden_sizes), tuple(seeds), max_samples)
-    if not cells:
+    started = time.monotonic()
+    if isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples < 1:
+        raise GridError(f"the budget must be a whole number of samples, at least 1, got {max_samples!r}")
+    engine = engine_module.resolve(engine)
+    cells = list(grid.cells())  # every config validated
+    result = SweepResult(grid, max_samples, engine)
+    for index, cell in (finished or {}).items():
+        wanted = cell_engine(cell.config, engine)
+        if cell.max_samples != max_samples or cell.engine != wanted:
+            raise SweepError(f"a finished cell was trained with a budget of {cell.max_samples:,} samples on the "
+                             f"{cell.engine} engine; this sweep has {max_samples:,} on {wanted}")
+        result.cells[index] = cell
+    todo = [cell for cell in cells if cell.index not in result.cells]
+    if not todo:
+        result.wall_seconds = time.monotonic() - started
         return result
-    workers = max(1, min(workers or os.cpu_count() or 1, len(cells)))
-    context = multiprocessing.get_context("spawn")
-    stop = context.Event()
-    executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(stop,))
-    futures: list[Future] = []
+    if scheduler:
+        from core import sweep_dask
+
+        backend: Backend = sweep_dask.DaskCluster(scheduler)
+    else:
+        backend = ProcessPool(max(1, min(workers or os.cpu_count() or 1, len(todo))))
+    outcomes: queue.SimpleQueue = queue.SimpleQueue()  # (index, CellResult), an exception, or None if cancelled
+
+    def collect(future: object) -> None:  # in whatever thread the backend calls it from
+        try:
+            outcomes.put(None if future.cancelled() else future.result())
+        except BaseException as error:  # a cell that failed: raised in the sweep's thread
+            outcomes.put(error)
+
+    submitted = received = 0
     try:
-        futures = [executor.submit(_run_in_worker, cell, max_samples, chunk) for cell in cells]
-        pending = set(futures)
-        while pending and not _is_cancelled(cancel):
-            finished, pending = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
-            for future in finished:
-                index, cell = future.result()  # a worker's exception is raised here
+        futures = backend.submit(todo, max_samples, engine)
+        submitted = len(futures)
+        for future in futures:
+            future.add_done_callback(collect)
+        while received < submitted and not _is_cancelled(cancel):
+            try:
+                outcome = outcomes.get(timeout=POLL_SECONDS)
+            except queue.Empty:
+                continue
+            received += 1
+            if isinstance(outcome, BaseException):
+                raise outcome
+            if outcome is not None:
+                index, cell = outcome
                 result.cells[index] = cell
                 if progress is not None:
-                    progress(len(result.cells), len(cells), cell)
-        result.cancelled = bool(pending)
+                    progress(len(result.cells), len(cells), index, cell)
+        result.cancelled = received < submitted
     finally:
-        stop.set()  # running cells stop at their next chunk ...
-        executor.shutdown(wait=True, cancel_futures=True)  # ... queued ones never start; workers are joined
-    for future in futures:  # cells that finished or were interrupted while the sweep was being cancelled
-        if future.done() and not future.cancelled() and future.exception() is None:
-            index, cell = future.result()
-            if cell.stopped:
-                result.stopped.append(cell)
-            else:
-                result.cells.setdefault(index, cell)
+        if received < submitted:
+            backend.stop()
+        backend.close()
+    while True:  # cells that ended while the sweep was being cancelled
+        try:
+            outcome = outcomes.get_nowait()
+        except queue.Empty:
+            break
+        if outcome is None or isinstance(outcome, BaseException):
+            continue
+        index, cell = outcome
+        if cell.stopped:
+            result.stopped.append(cell)
+        else:
+            result.cells.setdefault(index, cell)
+    result.wall_seconds = time.monotonic() - started
     return result
 
 
-# ---- lstm-explorer sweep ------------------------------------------------------------------------------------------
-CSV_COLUMNS = ("model", "n_bits", "optimizer", "batch_size", "init", "learning_rate", "hidden_size", "seed",
-               "max_samples", "solved", "samples_to_solve", "seconds_to_solve", "samples_seen", "seconds",
-               "accuracy", "final_loss", "diverged")
-
-
-def csv_rows(result: SweepResult) -> list[list[object]]:
-    """One row per cell that ran, in grid order, matching CSV_COLUMNS; empty fields where not solved."""
-    rows = []
-    for index in sorted(result.cells):
-        cell = result.cells[index]
-        cfg = cell.config
-        rows.append([cfg.model, cfg.n_bits, cfg.optimizer, cfg.batch_size, cfg.init, cfg.learning_rate,
-                     cfg.hidden_size, cfg.seed, result.max_samples, int(cell.solved),
-                     "" if cell.samples_to_solve is None else cell.samples_to_solve,
-                     "" if cell.seconds_to_solve is None else f"{cell.seconds_to_solve:.4f}",
-                     cell.samples_seen, f"{cell.seconds:.4f}", f"{cell.accuracy:.6f}", f"{cell.loss:.6g}",
-                     int(cell.diverged)])
-    return rows
-
-
-def write_csv(result: SweepResult, path: str | os.PathLike[str]) -> None:
-    """Header row and one row per cell; written to a temporary file beside path, then renamed over it."""
-    temporary = f"{os.fspath(path)}.{os.getpid()}.tmp"
-    try:
-        with open(temporary, "x", newline="", encoding="utf-8") as stream:
-            writer = csv.writer(stream)
-            writer.writerow(CSV_COLUMNS)
-            writer.writerows(csv_rows(result))
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-
-
-def format_table(result: SweepResult) -> str:
-    """Median samples-to-solve per learning rate (rows) and hidden size (columns), with solved/ran seed counts."""
-    medians = result.median_samples_to_solve()
-    samples = result.samples_to_solve()
-    ran = np.count_nonzero(~np.isnan(samples), axis=-1)
-    solved = np.count_nonzero(np.isfinite(samples), axis=-1)
-    width = 16
-    lines = [f"median samples to solve (seeds solved/run), budget {result.max_samples:,} samples; '-' = not solved",
-             "lr \\ hidden".ljust(10) + "".join(f"{hidden:>{width}}" for hidden in result.hidden_sizes)]
-    for i, lr in enumerate(result.learning_rates):
-        row = f"{lr:<10g}"
-        for j in range(len(result.hidden_sizes)):
-            median = medians[i, j]
-            text = "" if np.isnan(median) else "-" if np.isinf(median) else f"{median:,.0f}"
-            row += f"{text} ({solved[i, j]}/{ran[i, j]})".rjust(width)
-        lines.append(row)
-    return "\n".join(lines)
-
-
-class _UsageError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]  # one line, not usage + message
-        raise _UsageError(message)
-
-
-def _number_list(kind: type) -> Callable[[str], list]:
-    """Parse '0.1,0.3' (or one value) into a list of kind."""
-    def parse(text: str) -> list:
-        try:
-            return [kind(part) for part in text.split(",") if part.strip()]
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__} or a comma-separated list") from None
-    return parse
-
-
-def _parser() -> _Parser:
-    parser = _Parser(prog="lstm-explorer sweep", description="Samples-to-solve over learning rate x hidden size "
-                     "x seed, trained in parallel processes; a table on stdout, optionally a CSV.")
-    parser.add_argument("--lr", nargs="+", type=_number_list(float), default=[[0.03, 0.1, 0.3, 1.0]],
-                        metavar="LR", help="learning rates (space- or comma-separated; default 0.03 0.1 0.3 1)")
-    parser.add_argument("--hidden", nargs="+", type=_number_list(int), default=[[4, 8, 16, 32]], metavar="H",
-                        help="hidden sizes (default 4 8 16 32)")
-    parser.add_argument("--seeds", type=int, default=3, metavar="N", help="seeds 0..N-1 per cell (default 3)")
-    parser.add_argument("--max-samples", type=int, default=20_000, metavar="N",
-                        help="training budget per cell (default 20000)")
-    parser.add_argument("--chunk", type=int, default=DEFAULT_CHUNK, metavar="N",
-                        help=f"samples between checks for solved (default {DEFAULT_CHUNK})")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, metavar="N",
-                        help="processes (default: one per CPU)")
-    parser.add_argument("--bits", type=int, default=8, help="bits per sum (default 8)")
-    parser.add_argument("--batch", type=int, default=1, help="batch size (default 1, online)")
-    parser.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd")
-    parser.add_argument("--model", choices=tuple(models.MODELS), default="lstm")
-    parser.add_argument("--init", choices=lstm.INITS, default="seed")
-    parser.add_argument("--out", metavar="CSV", help="write one row per cell to this CSV file")
-    return parser
-
-
-def _check_arguments(args: argparse.Namespace) -> None:
-    for name in ("seeds", "max_samples", "chunk", "workers"):
-        if getattr(args, name) < 1:
-            raise _UsageError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
-    if not args.lr or not args.hidden:
-        raise _UsageError("--lr and --hidden need at least one value each")
-    if args.out:
-        directory = os.path.dirname(os.path.abspath(args.out))
-        if not os.path.isdir(directory) or not os.access(directory, os.W_OK):
-            raise _UsageError(f"cannot write --out {args.out}: {directory} is not a writable folder")
-
-
-def _describe_cell(cell: CellResult) -> str:
-    cfg = cell.config
-    where = f"lr {cfg.learning_rate:g} H{cfg.hidden_size} seed {cfg.seed}"
-    if cell.solved:
-        return f"{where}: solved at {cell.samples_to_solve:,} samples ({cell.seconds_to_solve:.1f} s)"
-    if cell.diverged:
-        return f"{where}: diverged after {cell.samples_seen:,} samples"
-    return f"{where}: not solved in {cell.samples_seen:,} samples (accuracy {cell.accuracy:.1%})"
-
-
 def main(argv: list[str] | None = None) -> int:
-    """`lstm-explorer sweep [options]`: 0 on success, 2 on bad arguments, 130 when interrupted."""
-    parser = _parser()
-    try:
-        args = parser.parse_args(argv)
-        _check_arguments(args)
-        learning_rates = [value for values in args.lr for value in values]
-        hidden_sizes = [value for values in args.hidden for value in values]
-        base = TrainConfig(n_bits=args.bits, batch_size=args.batch, optimizer=args.optimizer, model=args.model,
-                           init=args.init).validate()
-        grid_cells(learning_rates, hidden_sizes, range(args.seeds), base)  # every config checked before starting
-    except SystemExit as done:  # --help
-        return int(done.code or 0)
-    except (_UsageError, ConfigError) as error:
-        print(f"{parser.prog}: error: {error}", file=sys.stderr)
-        return 2
+    """`lstm-explorer sweep` (see core.sweep_cli)."""
+    from core import sweep_cli
 
-    live_line = sys.stderr.isatty()
-
-    def report(done: int, total: int, cell: CellResult) -> None:
-        line = f"[{done}/{total}] {_describe_cell(cell)}"
-        print(f"\r\x1b[K{line}" if live_line else line, end="" if live_line else "\n", file=sys.stderr, flush=True)
-
-    try:
-        result = run_sweep(learning_rates, hidden_sizes, range(args.seeds), base, args.max_samples, args.workers,
-                           progress=report, chunk=args.chunk)
-    except KeyboardInterrupt:
-        print("\nsweep interrupted: nothing written", file=sys.stderr)
-        return 130
-    if live_line:
-        print(file=sys.stderr)
-    print(format_table(result))
-    if args.out:
-        write_csv(result, args.out)
-        print(f"wrote {len(result.cells)} rows to {args.out}", file=sys.stderr)
-    return 0
+    return sweep_cli.main(argv)

@@ -1,21 +1,17 @@
 """Experiments in the window, offscreen: pause when solved (with the trainer's own samples- and time-to-solve),
-earlier runs kept as faded curves, the plain RNN as a model kind, and the hyperparameter sweep tab."""
+earlier runs kept as faded curves, and the plain RNN as a model kind. The sweep tab: tests/test_sweep_panel.py."""
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import multiprocessing
 
 import numpy as np
 import pytest
 from PySide6.QtCore import QSettings
 
-from core import sweep
 from core.trainer import TrainConfig, Trainer
 from explorer import experiments_install
 from explorer.main_window import APPLICATION, ORGANIZATION, MainWindow, install_views
-from explorer.panels.sweep import SweepPanel, parse_values, short_count
 from explorer.run_overlays import MAX_RUNS
 
 WAIT_MS = 60_000
@@ -212,132 +208,3 @@ def test_plain_rnn_chosen_in_the_controls_trains_with_every_view_and_shows_its_h
     finally:
         close_window(window)
 
-
-# ---- the sweep --------------------------------------------------------------------------------------------------
-def test_grid_values_are_parsed_sorted_and_checked():
-    assert parse_values("0.3, 0.1 0.3", float, 1e-12, 1e4) == ([0.1, 0.3], "")
-    assert parse_values("16,4", int, 1, 4096) == ([4, 16], "")
-    assert parse_values("", float, 1e-12, 1e4)[1] == "give at least one value"
-    assert "not a whole number" in parse_values("4.5", int, 1, 4096)[1]
-    assert "outside" in parse_values("0", float, 1e-12, 1e4)[1]
-    assert "outside" in parse_values("nan", float, 1e-12, 1e4)[1]
-    assert [short_count(n) for n in (950, 7100, 15_000, 1_250_000)] == ["950", "7.1k", "15k", "1.2M"]
-
-
-@pytest.fixture
-def panel(qtbot):
-    widget = SweepPanel()
-    qtbot.addWidget(widget)
-    widget.setMinimumSize(1000, 320)  # a fixed minimum, as the main window has: Qt then never re-derives it
-    widget.resize(1000, 320)
-    widget.show()
-    yield widget
-    assert widget.shutdown(), "the sweep thread ended"
-
-
-def test_sweep_runs_a_small_grid_whose_cells_equal_single_runs(qtbot, panel, tmp_path):
-    panel.learning_rates.setText("0.5, 0.3")
-    panel.hidden_sizes.setText("16")
-    panel.seeds.setValue(1)
-    panel.max_samples.setValue(2500)  # lr 0.5 solves within it, lr 0.3 does not (seed 0)
-    panel.workers.setValue(2)
-    progress: list[int] = []
-    panel.progress.valueChanged.connect(progress.append)
-    with qtbot.waitSignal(panel.sigFinished, timeout=WAIT_MS) as finished:
-        assert panel.start()
-        assert not panel.start_button.isEnabled() and panel.cancel_button.isEnabled()
-    result = finished.args[0]
-    qtbot.waitUntil(lambda: not panel.running, timeout=WAIT_MS)
-    assert not result.cancelled and len(result.cells) == 2
-    assert progress[-2:] == [1, 2], "the bar moved once per finished cell"
-    assert panel.start_button.isEnabled() and not panel.cancel_button.isEnabled()
-
-    for (i, _, _), cell in result.cells.items():
-        alone = sweep.run_cell(TrainConfig(learning_rate=result.learning_rates[i], hidden_size=16, seed=0), 2500)
-        assert (cell.samples_to_solve, cell.samples_seen, cell.accuracy, cell.loss, cell.diverged) == (
-            alone.samples_to_solve, alone.samples_seen, alone.accuracy, alone.loss, alone.diverged)
-    medians = result.median_samples_to_solve()
-    assert result.learning_rates == (0.3, 0.5)
-    assert np.isinf(medians[0, 0]) and np.isfinite(medians[1, 0])
-
-    heatmap = panel.map
-    drawn = heatmap.image.image  # (hidden, lr) log10 medians; the unsolved cell is transparent
-    assert np.isnan(drawn[0, 0]) and drawn[0, 1] == pytest.approx(np.log10(medians[1, 0]))
-    assert tuple(heatmap.unsolved.image[0, 0]) != (0, 0, 0, 0), "the unsolved cell is marked grey"
-    assert heatmap._texts[0][0].textItem.toPlainText() == "✗"
-    assert heatmap._texts[0][1].textItem.toPlainText() == short_count(medians[1, 0])
-    assert f"median {medians[1, 0]:,.0f} samples to solve" in heatmap.cell_text(1, 0)
-    assert "not solved" in heatmap.cell_text(0, 0)
-
-    path = tmp_path / "sweep.csv"
-    assert panel.export_csv(path) == 2
-    with open(path, newline="", encoding="utf-8") as stream:
-        rows = list(csv.DictReader(stream))
-    assert [row["learning_rate"] for row in rows] == ["0.3", "0.5"]
-    assert rows[1]["samples_to_solve"] == str(result.cells[(1, 0, 0)].samples_to_solve)
-
-
-def test_cancel_mid_sweep_leaves_no_processes_and_no_thread(qtbot, panel):
-    panel.learning_rates.setText("0.01, 0.02")  # too slow to solve: the cells would run for minutes
-    panel.hidden_sizes.setText("4")
-    panel.seeds.setValue(3)
-    panel.max_samples.setValue(5_000_000)
-    panel.workers.setValue(2)
-    assert panel.start()
-    qtbot.waitUntil(lambda: len(multiprocessing.active_children()) > 0, timeout=WAIT_MS)
-    runner = panel.runner
-    with qtbot.waitSignal(runner.finished, timeout=WAIT_MS), \
-            qtbot.waitSignal(panel.sigFinished, timeout=WAIT_MS) as done:
-        panel.cancel()
-        assert "Cancelling" in panel.status.text()
-    assert done.args[0].cancelled
-    qtbot.waitUntil(lambda: not panel.running, timeout=WAIT_MS)
-    assert multiprocessing.active_children() == []
-    assert panel.start_button.isEnabled()
-    assert "Cancelled" in panel.status.text()
-
-
-def test_closing_the_window_stops_a_running_sweep(qtbot):
-    window = open_window(qtbot, Trainer(TrainConfig()))
-    sweep_panel = window.experiments.sweep
-    assert window.select_tab("Sweep")
-    sweep_panel.learning_rates.setText("0.01")
-    sweep_panel.hidden_sizes.setText("4")
-    sweep_panel.seeds.setValue(2)
-    sweep_panel.max_samples.setValue(5_000_000)
-    sweep_panel.workers.setValue(1)
-    assert sweep_panel.start()
-    qtbot.waitUntil(lambda: len(multiprocessing.active_children()) > 0, timeout=WAIT_MS)
-    close_window(window)
-    assert not sweep_panel.running
-    assert multiprocessing.active_children() == []
-
-
-def test_bad_grid_is_refused_with_a_reason(panel):
-    panel.learning_rates.setText("0.1, fast")
-    assert not panel.start()
-    assert "“fast” is not a number" in panel.error.text() and panel.error.isVisible()
-    assert not panel.running
-
-
-def test_sweep_colour_bar_draws_a_label_at_both_ends(qtbot):
-    from PySide6.QtGui import QPainter, QPicture
-
-    from explorer.panels.sweep import SweepMap
-
-    view = SweepMap()
-    qtbot.addWidget(view)
-    view.setFixedSize(640, 360)  # (a fixed size: no size-hint updates for the offscreen platform to warn about)
-    result = sweep.SweepResult((0.1, 1.0), (4, 8), (0,), 10_000)
-    result.cells[(0, 0, 0)] = sweep.CellResult(TrainConfig(), 300, 0.1, 300, 0.1, 1.0, 0.1, False)
-    view.show_result(result)
-    view.show()
-    qtbot.waitExposed(view)
-    axis = view.colorbar.axis
-    picture = QPicture()
-    painter = QPainter(picture)
-    if axis.style["tickFont"] is not None:
-        painter.setFont(axis.style["tickFont"])
-    _, _, texts = axis.generateDrawSpecs(painter)  # what the bar's axis paints (it leaves out what does not fit)
-    painter.end()
-    assert [text for _, _, text in texts] == ["100", "1k", "10k"], "the budget (10,000 samples) labels the top end"
