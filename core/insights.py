@@ -23,6 +23,7 @@ import numpy as np
 
 from core import lstm, models, session, task
 from core.lstm import Params
+from core.probe_carry import CarryProbe, probe_carry
 from core.trainer import evaluate, predict, score
 
 GRID_MAX_BITS = 8  # the error grid lists every pair up to 8 bits (128 x 128); beyond it, pairs are sampled
@@ -394,12 +395,20 @@ def _describe_index(spans: list[tuple[str, int, tuple[int, ...]]], flat_index: i
     return f"flat[{flat_index}]"
 
 
-# ---- headless: CSV export ----------------------------------------------------------------------------------------
-def write_csvs(params: Params, n_bits: int, out_dir: Path,
-               unit_scale: np.ndarray | None = None) -> tuple[dict[str, Path], ErrorGrid]:
-    """Write error_grid.csv, length.csv, saturation.csv (gated models only) and gradients.csv into out_dir.
+# ---- 7. the carry, read by a linear probe ------------------------------------------------------------------------
+def carry_probe(params: Params, n_bits: int, unit_scale: np.ndarray | None = None) -> CarryProbe:
+    """How well a logistic regression on [c_t, h_t] reads the carry out of each step, overall and by carry chain
+    (core.probe_carry), over every pair at n_bits when they can be listed."""
+    return probe_carry(params, n_bits, fit_unit_scale(unit_scale, params.hidden_size))
 
-    Returns the paths written and the error grid (for a summary line).
+
+# ---- headless: CSV export ----------------------------------------------------------------------------------------
+def write_csvs(params: Params, n_bits: int, out_dir: Path, unit_scale: np.ndarray | None = None,
+               probe: CarryProbe | None = None) -> tuple[dict[str, Path], ErrorGrid]:
+    """Write error_grid.csv, length.csv, saturation.csv (gated models only), gradients.csv, carry_probe.csv and
+    carry_probe_units.csv into out_dir.
+
+    Returns the paths written and the error grid (for a summary line). probe: carry_probe's result, if at hand.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     grid = error_grid(params, n_bits, unit_scale)
@@ -415,6 +424,11 @@ def write_csvs(params: Params, n_bits: int, out_dir: Path,
         "gradients": (["bit_position_lsb_first", "grad_hidden_norm", "grad_cell_norm"],
                       list(zip(range(n_bits), gradients.hidden, cell, strict=True))),
     }
+    probe = probe or carry_probe(params, n_bits, unit_scale)
+    tables["carry_probe"] = (["carry_chain_steps", "held_out_values", "probe_accuracy"],
+                             list(zip(range(n_bits), probe.chain_count, probe.chain_accuracy, strict=True)))
+    tables["carry_probe_units"] = (["unit", "standardised_weight"],
+                                   list(zip(range(params.hidden_size), probe.unit_weight, strict=True)))
     if has_gates(params):
         saturation = gate_saturation(params, n_bits, unit_scale)
         tables["saturation"] = (
@@ -473,7 +487,8 @@ def main(argv: list[str] | None = None) -> int:
         params, config = session.load_model(args.model)
         n_bits = task.check_bits(args.bits if args.bits is not None else config.n_bits if config else 8)
         unit_scale = parse_units(args.knockout, params.hidden_size) if args.knockout else None
-        paths, grid = write_csvs(params, n_bits, Path(args.out), unit_scale)
+        probe = carry_probe(params, n_bits, unit_scale)
+        paths, grid = write_csvs(params, n_bits, Path(args.out), unit_scale, probe)
         check = gradient_check(params, n_bits)
     except (OSError, ValueError) as error:  # SessionError and TaskError are ValueErrors
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
@@ -481,6 +496,7 @@ def main(argv: list[str] | None = None) -> int:
     kind = "all pairs" if grid.exhaustive else f"{len(grid.a):,} sampled pairs"
     print(f"exact-sum accuracy at {n_bits} bits: {grid.accuracy:.2%} ({kind})")
     print(f"gradient check: {check.verdict}")
+    print(f"carry probe: {probe.summary()}")
     for path in paths.values():
         print(f"wrote {path}")
     return 0

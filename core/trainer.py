@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core import engine as engine_module
-from core import limits, lstm_fast, models, task
+from core import limits, lstm_fast, models, probe_carry, task
 from core.lstm import LOSSES, Params
 from core.optim import OPTIMIZERS, Optimizer, make_optimizer
 
@@ -27,6 +27,7 @@ LOSS = "bce-sum"  # binary cross-entropy summed over the bits, averaged over the
 CHECK_EVERY = 100  # samples between checks (history point, held-out accuracy, solved?, rollback point)
 INITS = ("seed", "pytorch", "uniform")  # every model kind accepts these
 ACTIVATIONS = ("tanh", "sigmoid")  # the plain RNN's hidden units (core.rnn); the LSTM's gates are fixed
+SOLVED_PROBE_PAIRS = 1024  # random pairs for the linear carry probe reported with the first "solved" event
 NEW_UNIT_SCALE = 0.01  # new units from resize_hidden start with weights of this standard deviation
 
 
@@ -428,7 +429,8 @@ class Trainer:
         self.solved_now = self.accuracy == 1.0 and self._every_sum_right()
         if self.solved_now and self.solved_at is None:
             self.solved_at = (self.samples_seen, self.training_seconds)
-            self.history.add_event(self.samples_seen, "solved: every sum right")
+            probe = probe_carry.probe_carry(self.params, self.config.n_bits, n_pairs=SOLVED_PROBE_PAIRS)
+            self.history.add_event(self.samples_seen, f"solved: every sum right; {probe.summary()}")
         elif self.solved_now and not was_solved:
             self.history.add_event(self.samples_seen, "solved again")
         elif was_solved and not self.solved_now:

@@ -20,9 +20,15 @@ def states_and_carry(params: lstm.Params, n_bits: int) -> tuple[np.ndarray, np.n
 
 
 def test_trained_model_has_a_carry_unit(solved_lstm: Trainer) -> None:
+    """The default run, first solved (1,200 samples): its best unit's |corr| is 0.83, above the finder's threshold
+    and well above an untrained model's best (about 0.6); the linear probe reads every carry. How strongly one unit
+    tracks the carry varies from run to run (README, over 20 seeds): the probe is the measure that holds."""
     found = carry.from_trainer(solved_lstm)
     best = int(found.best_units[0])
-    assert found.strongest[best] >= 0.9
+    untrained = carry.find_carry_units(Trainer().params, solved_lstm.config.n_bits)
+    assert found.strongest[best] >= carry.CARRY_THRESHOLD
+    assert found.strongest[best] > untrained.strongest.max() + 0.15
+    assert found.probe is not None and found.probe.accuracy >= 0.999
     assert found.n_pairs == 4 ** (solved_lstm.config.n_bits - 1) and found.exhaustive
     assert found.samples_seen == solved_lstm.samples_seen
     assert best in found.carriers()
