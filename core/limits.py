@@ -20,7 +20,7 @@ from core.task import EXHAUSTIVE_LIMIT
 
 MAX_SAMPLES = 2**53  # samples seen, trained or asked for: exact as float64 (history rows store sample counts so)
 MAX_EVENTS = 500  # hyperparameter-change markers a session keeps (History keeps the last 500)
-MAX_TEXT_CHARS = 65_536  # a text member of a file (config, rng state, events as JSON)
+MAX_TEXT_CHARS = 1 << 17  # a text member of a file (config, rng state, 500 events as JSON)
 MAX_MEMBERS = 64  # arrays in a saved file: a session has about 30
 MAX_HELDOUT = 16_384  # held-out pairs checked every CHECK_EVERY samples (a file may not ask for more)
 SHOWN_CHARS = 40  # an echoed value is cut to about this many characters
@@ -42,7 +42,7 @@ def shown(value: object, limit: int = SHOWN_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def shown_path(path: object, limit: int = 2 * SHOWN_CHARS) -> str:
+def shown_path(path: object, limit: int = 3 * SHOWN_CHARS) -> str:
     """A path for a message: its end (the file name) kept when it is long."""
     text = os.fspath(path) if isinstance(path, (str, os.PathLike)) else str(path)
     return text if len(text) <= limit else "…" + text[-(limit - 1):]

@@ -24,6 +24,7 @@ OPTION_NAMES = {
 }
 _QUOTED = re.compile("'([^']{" + str(SHOWN_CHARS + 1) + ",})'")
 _GOT = re.compile(r"(, got |got )(.*)$")
+_LONG_WORD = re.compile(r"\S{" + str(3 * SHOWN_CHARS + 10) + ",}")  # longer than any path shown_path gives
 
 
 def one_line(error: BaseException | str, option_names: dict[str, str] | None = None) -> str:
@@ -38,7 +39,7 @@ def one_line(error: BaseException | str, option_names: dict[str, str] | None = N
     got = _GOT.search(text)
     if got and len(got.group(2)) > SHOWN_CHARS:
         text = text[: got.start(2)] + got.group(2)[: SHOWN_CHARS - 1] + "…"
-    return text
+    return _LONG_WORD.sub(lambda match: match.group(0)[: SHOWN_CHARS - 1] + "…", text)
 
 
 def output_file(option: str, value: str) -> Path:

@@ -161,7 +161,12 @@ def _known_headers(archive: zipfile.ZipFile, shown_name: str) -> dict[str, _Head
         if dtype.hasobject:
             raise SessionError(f"{shown_name}: {key} holds pickled Python objects, which are never loaded (they "
                                "can run code)")
-        if dtype.kind not in "biufU" or dtype.itemsize > 4 * MAX_TEXT_CHARS:
+        if dtype.kind not in "biufU":
+            raise SessionError(f"{shown_name}: {key} holds {shown(str(dtype))} values, not numbers or text")
+        if dtype.kind == "U" and dtype.itemsize > 4 * MAX_TEXT_CHARS:
+            raise SessionError(f"{shown_name}: {key} is text of {dtype.itemsize // 4:,} characters; at most "
+                               f"{MAX_TEXT_CHARS:,} are read")
+        if dtype.itemsize > 16 and dtype.kind != "U":
             raise SessionError(f"{shown_name}: {key} holds {shown(str(dtype))} values, not numbers or text")
         if math.prod(shape) * dtype.itemsize > info.file_size:
             raise SessionError(f"{shown_name} is damaged: {key} claims shape {shown(shape)} but holds only "
