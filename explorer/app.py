@@ -6,37 +6,14 @@
 from __future__ import annotations
 
 import argparse
-import ctypes
 import os
 import sys
 import time
 from pathlib import Path
 
 import core
+from explorer.display import display_problem, no_display_message
 
-# Debian/Ubuntu packages of the libraries Qt's xcb platform plugin loads, by shared-object name.
-XCB_LIBRARIES = {
-    "libxcb.so.1": "libxcb1",
-    "libX11-xcb.so.1": "libx11-xcb1",
-    "libxcb-cursor.so.0": "libxcb-cursor0",
-    "libxcb-icccm.so.4": "libxcb-icccm4",
-    "libxcb-keysyms.so.1": "libxcb-keysyms1",
-    "libxcb-image.so.0": "libxcb-image0",
-    "libxcb-render-util.so.0": "libxcb-render-util0",
-    "libxcb-util.so.1": "libxcb-util1",
-    "libxkbcommon.so.0": "libxkbcommon0",
-    "libxkbcommon-x11.so.0": "libxkbcommon-x11-0",
-    "libxcb-xkb.so.1": "libxcb-xkb1",
-    "libxcb-shape.so.0": "libxcb-shape0",
-    "libxcb-randr.so.0": "libxcb-randr0",
-    "libEGL.so.1": "libegl1",
-    "libGL.so.1": "libgl1",
-    "libfontconfig.so.1": "libfontconfig1",
-    "libdbus-1.so.3": "libdbus-1-3",
-}
-APT_PACKAGES = ("libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxkbcommon-x11-0 "
-                "libxcb-xkb1 libxcb-shape0 libxcb-randr0 libxcb-xinerama0 libegl1 libgl1 libfontconfig1 libdbus-1-3")
-WINDOWLESS_PLATFORMS = ("offscreen", "minimal", "minimalegl", "vnc", "eglfs", "linuxfb", "vkkhrdisplay")
 SCREENSHOT_TIMEOUT_S = 60.0
 DEFAULT_SIZE = "1280x800"
 
@@ -69,57 +46,6 @@ def parse_size(text: str) -> tuple[int, int]:
     if not (200 <= width <= 10000 and 200 <= height <= 10000):
         raise argparse.ArgumentTypeError(f"size must be between 200x200 and 10000x10000, got {text!r}")
     return width, height
-
-
-def display_problem() -> str | None:
-    """Why Qt could not open a window here, or None if it should. Checks without starting Qt, because Qt
-    aborts the process when its platform plugin fails."""
-    platform = os.environ.get("QT_QPA_PLATFORM", "").split(";")[0].split(":")[0].strip()
-    if platform in WINDOWLESS_PLATFORMS or not sys.platform.startswith("linux"):
-        return None
-    display, wayland = os.environ.get("DISPLAY"), os.environ.get("WAYLAND_DISPLAY")
-    if platform == "wayland" or (not platform and wayland and not display):
-        return None if wayland else "QT_QPA_PLATFORM is wayland but WAYLAND_DISPLAY is not set"
-    if not display:
-        return "no display: neither DISPLAY nor WAYLAND_DISPLAY is set"
-    missing = []
-    for soname, package in XCB_LIBRARIES.items():
-        try:
-            ctypes.CDLL(soname)
-        except OSError:
-            missing.append(package)
-    if missing:
-        return f"libraries Qt needs are missing (Debian/Ubuntu packages: {' '.join(missing)})"
-    if not _x_server_reachable(display):
-        return f"cannot connect to the X server at DISPLAY={display}"
-    return None
-
-
-def _x_server_reachable(display: str) -> bool:
-    xcb = ctypes.CDLL("libxcb.so.1")
-    xcb.xcb_connect.restype = ctypes.c_void_p
-    xcb.xcb_connect.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
-    xcb.xcb_connection_has_error.argtypes = [ctypes.c_void_p]
-    xcb.xcb_disconnect.argtypes = [ctypes.c_void_p]
-    connection = xcb.xcb_connect(display.encode(), None)
-    try:
-        return connection is not None and xcb.xcb_connection_has_error(connection) == 0
-    finally:
-        if connection is not None:
-            xcb.xcb_disconnect(connection)
-
-
-def no_display_message(problem: str) -> str:
-    return (
-        f"lstm-explorer cannot open its window: {problem}.\n"
-        "On Debian or Ubuntu, install what Qt needs to show windows:\n"
-        f"    sudo apt-get install {APT_PACKAGES}\n"
-        "Without a screen you can still:\n"
-        "    lstm-explorer --screenshot window.png --train 2000   # render the window to a PNG file\n"
-        "    xvfb-run lstm-explorer                               # run it on a virtual screen\n"
-        "    QT_QPA_PLATFORM=offscreen lstm-explorer              # run it with nothing shown\n"
-        "    lstm-explorer train                                  # train in the terminal\n"
-    )
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -171,15 +97,16 @@ def _desktop(install: bool) -> int:
 def _application():
     from PySide6.QtWidgets import QApplication
 
-    from explorer.main_window import APPLICATION, ORGANIZATION, app_icon, collect_garbage_in_gui_thread
+    from explorer import garbage, settings
+    from explorer.main_window import app_icon
 
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "lstm-explorer"])
-    collect_garbage_in_gui_thread()
-    app.setOrganizationName(ORGANIZATION)
-    app.setApplicationName(APPLICATION)
+    garbage.collect_in_gui_thread()
+    app.setOrganizationName(settings.ORGANIZATION)
+    app.setApplicationName(settings.APPLICATION)
     app.setApplicationDisplayName("LSTM Adder Explorer")
     app.setApplicationVersion(core.__version__)
-    app.setDesktopFileName(APPLICATION)
+    app.setDesktopFileName(settings.APPLICATION)
     app.setWindowIcon(app_icon())
     return app
 
@@ -187,22 +114,21 @@ def _application():
 def _run_window(args: argparse.Namespace, size: tuple[int, int] | None, started: float) -> int:
     from PySide6.QtCore import QTimer
 
-    from explorer.main_window import MainWindow, dispose, install_views
+    from explorer import settings
+    from explorer.main_window import MainWindow, dispose
+    from explorer.session_actions import remembered_config
+    from explorer.sessions import start_interactive
 
     app = _application()
     if args.screenshot:
         return _screenshot(app, args, size or parse_size(DEFAULT_SIZE))
-    from explorer.session_actions import remembered_config
-
-    timed = bool(os.environ.get("LSTM_EXPLORER_FIRST_FRAME"))  # a benchmark's launch: the same settings every time
+    timing = bool(os.environ.get("LSTM_EXPLORER_FIRST_FRAME"))  # `lstm-explorer bench --gui`: report, then quit
+    engine = os.environ.get("LSTM_EXPLORER_ENGINE") or str(settings.store().value(settings.ENGINE) or "auto")
     # The last session's settings (a benchmark's launch uses the defaults), at the size it had when last closed.
-    window = MainWindow(config=None if timed else remembered_config())
+    window = MainWindow(config=None if timing else remembered_config(), engine=engine)
     if size is not None:
         window.resize(*size)
-    if args.open is not None:
-        window.startup_session = args.open
     window.show()
-    timing = bool(os.environ.get("LSTM_EXPLORER_FIRST_FRAME"))  # `lstm-explorer bench --gui`: report, then quit
 
     def add_views() -> None:
         """The views in the tabs are added once the window is on screen, so it appears sooner."""
@@ -210,11 +136,9 @@ def _run_window(args: argparse.Namespace, size: tuple[int, int] | None, started:
             window.repaint()  # the first frame: the window draws its first snapshot before it is shown
             print(f"first frame {time.monotonic() - started:.3f}", flush=True)
         if not os.environ.get("LSTM_EXPLORER_NO_VIEWS"):  # `bench --gui --no-views` times the bare window
-            install_views(window)
-            from explorer.sessions_install import start_interactive
-
-            if not timing:
-                start_interactive(window)  # opens --open FILE; remembers the hyperparameters on close
+            window.add_views()
+        if not timing:
+            start_interactive(window.sessions, args.open)  # opens --open FILE; remembers the settings on close
         if args.tab and not window.select_tab(args.tab):
             window.status_message(f"no tab called {args.tab!r}")
         if timing:
@@ -243,9 +167,8 @@ def _screenshot(app, args: argparse.Namespace, size: tuple[int, int]) -> int:
     else:
         trainer = Trainer()
     remaining = args.train
-    chunk = max(1, args.train // 200)  # ~200 points on the curves
     while remaining > 0:
-        result = trainer.step(min(chunk, remaining))
+        result = trainer.step(min(1000, remaining))
         remaining -= max(result.samples, 1)
     window = MainWindow(trainer=trainer, restore_layout=False)
     try:
@@ -255,32 +178,31 @@ def _screenshot(app, args: argparse.Namespace, size: tuple[int, int]) -> int:
 
 
 def _render(app, window, args: argparse.Namespace, size: tuple[int, int]) -> int:
-    """Show the window at size, wait for its views to fill in, and save it as args.screenshot."""
+    """Show the window at size, wait for the view in front to fill in, and save it as args.screenshot."""
     from PySide6.QtCore import QEventLoop
 
-    from explorer.main_window import install_views
-
-    install_views(window)
+    window.add_views()
     window.resize(*size)
-    if args.open is not None:
-        window.startup_session = args.open
     window.show()
     deadline = time.monotonic() + SCREENSHOT_TIMEOUT_S
-    while window.latest_snapshot is None and time.monotonic() < deadline:
+
+    def spin() -> None:
         app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
-    if window.latest_snapshot is None:
-        print("lstm-explorer: error: the training worker sent nothing to draw", file=sys.stderr)
-        return 1
+
     if args.tab and not window.select_tab(args.tab):
         titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
         print(f"lstm-explorer: error: no tab called {args.tab!r}; tabs: {', '.join(titles) or 'none'}",
               file=sys.stderr)
         return 2
-    # Views computed in the training thread (error grid, knockout...) fill in as its analyses finish: wait until the
-    # latest snapshot carries a result of every one.
-    wanted = set(window.worker.analysis_names())
-    while not wanted <= set(window.latest_snapshot.analyses) and time.monotonic() < deadline:
-        app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+    # The view in front is computed in the training thread (error grid, knockout...): wait until the latest
+    # snapshot has its results for these weights.
+    host = window.current_host()
+    while time.monotonic() < deadline and (window.latest_snapshot is None or (
+            host is not None and host.computing(window.latest_snapshot))):
+        spin()
+    if window.latest_snapshot is None:
+        print("lstm-explorer: error: the training worker sent nothing to draw", file=sys.stderr)
+        return 1
     window.redraw_now()
     for _ in range(5):  # let layouts settle and pyqtgraph repaint
         app.processEvents()
@@ -289,7 +211,7 @@ def _render(app, window, args: argparse.Namespace, size: tuple[int, int]) -> int
     if not image.save(str(args.screenshot), "PNG"):
         print(f"lstm-explorer: error: could not write {args.screenshot}", file=sys.stderr)
         return 1
-    trained = window.worker.trainer.samples_seen
+    trained = window.latest_snapshot.samples_seen
     print(f"wrote {args.screenshot} ({image.width()}x{image.height()}, {trained:,} samples trained)")
     return 0
 

@@ -111,10 +111,10 @@ def first_frame(launches: int, views: bool = True) -> dict[str, object]:
 def _application():
     from PySide6.QtWidgets import QApplication
 
-    from explorer.main_window import collect_garbage_in_gui_thread
+    from explorer import garbage
 
     app = QApplication.instance() or QApplication(["lstm-explorer-bench"])
-    collect_garbage_in_gui_thread()  # as the app does
+    garbage.collect_in_gui_thread()  # as the app does
     return app
 
 
@@ -182,11 +182,11 @@ def _headless_rate(app, seconds: float) -> float:
 def _window_rate(app, seconds: float, views: bool = True) -> dict[str, object]:
     """Samples per second with the window open and drawing, and the lateness of a 5 ms GUI timer meanwhile."""
     from core.trainer import Trainer
-    from explorer.main_window import MainWindow, dispose, install_views
+    from explorer.main_window import MainWindow, dispose
 
     window = MainWindow(Trainer(), restore_layout=False, pause_when_solved=False)
     if views:
-        install_views(window)
+        window.add_views()
     window.resize(1280, 800)
     window.show()
     redraws = [0]
@@ -244,7 +244,7 @@ def soak(seconds: float, views: bool = True) -> dict[str, object]:
     from PySide6.QtCore import QObject, Slot
 
     from core.trainer import Trainer
-    from explorer.main_window import MainWindow, dispose, install_views
+    from explorer.main_window import MainWindow, dispose
 
     app = _application()
 
@@ -259,7 +259,7 @@ def soak(seconds: float, views: bool = True) -> dict[str, object]:
 
     window = MainWindow(Trainer(), restore_layout=False, pause_when_solved=False)
     if views:
-        install_views(window)
+        window.add_views()
     window.resize(1280, 800)
     window.show()
     counter = Counter()

@@ -7,7 +7,9 @@ A live hyperparameter change does not start a new run: the curve carries on, wit
 
 from __future__ import annotations
 
+import dataclasses
 import html
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,7 +18,8 @@ from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
 
-from explorer.panels.curves import LOG_FLOOR, CurvesPanel, moving_average
+from core.trainer import ConfigError, TrainConfig
+from explorer.panels.curves import LOG_FLOOR, CurvesPanel, moving_average, short_event
 from explorer.snapshot import Snapshot
 
 MAX_RUNS = 8
@@ -24,6 +27,29 @@ MAX_RUNS = 8
 RUN_COLORS = ("#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#d62728", "#393b79")
 FADED_ALPHA = 150  # of 255
 LINE_WIDTH = 1.5
+# A live change as core.trainer records it: "learning rate 0.1 -> 0.3".
+CHANGE = re.compile(r"^(?P<name>[a-z ]+) (?P<old>\S+) -> (?P<new>\S+)$")
+
+
+def run_description(config: TrainConfig, events: tuple[tuple[int, str], ...] | list) -> str:
+    """The settings a run started with and each live change after, e.g. 'H16 lr 0.1 sgd seed 0, then lr 0.1→0.3
+    at 2,000': the final settings alone would misname a run that changed on the way."""
+    changes = []
+    for samples, text in events:
+        match = CHANGE.match(text)
+        if match and match["name"].replace(" ", "_") in TrainConfig.LIVE:
+            changes.append((samples, match["name"].replace(" ", "_"), match["old"], text))
+    start = config
+    for _, name, old, _ in reversed(changes):  # undo each change, latest first
+        kind = type(getattr(TrainConfig(), name))
+        try:
+            start = dataclasses.replace(start, **{name: kind(old)})
+        except (TypeError, ValueError, ConfigError):
+            return config.describe()  # not a change this version wrote: name the final settings
+    text = start.describe()
+    if changes:
+        text += ", then " + ", ".join(f"{short_event(change)} at {samples:,}" for samples, _, _, change in changes)
+    return text
 
 
 @dataclass
@@ -31,7 +57,7 @@ class EarlierRun:
     """A finished run's curves and what to call it."""
 
     number: int  # counts runs in this window, from 1
-    label: str  # TrainConfig.describe() of its last settings
+    label: str  # its settings and their changes (run_description)
     history: np.ndarray  # (N, 4) samples, loss, bit error, accuracy
     solved_at: tuple[int, float] | None
     samples_seen: int
@@ -93,7 +119,8 @@ class RunOverlays(QObject):
         """Keep the run this (final) snapshot shows; nothing if it never trained."""
         if snapshot.samples_seen <= 0 or not len(snapshot.history):
             return
-        self.add_run(snapshot.config.describe(), snapshot.history, snapshot.solved_at, snapshot.samples_seen)
+        self.add_run(run_description(snapshot.config, snapshot.events), snapshot.history, snapshot.solved_at,
+                     snapshot.samples_seen)
 
     def add_run(self, label: str, history: np.ndarray, solved_at: tuple[int, float] | None = None,
                 samples_seen: int | None = None) -> EarlierRun:

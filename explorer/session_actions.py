@@ -24,18 +24,18 @@ from PySide6.QtCore import QMimeData, QObject, QSettings, Signal, Slot
 
 from core import session
 from core.trainer import HISTORY_COLUMNS, ConfigError, TrainConfig, Trainer
-from explorer.main_window import APPLICATION, ORGANIZATION
+from explorer import settings as stored
 
-RECENT_KEY = "session/recent_files"  # JSON list of absolute paths, most recent first
-HYPERPARAMETERS_KEY = "session/hyperparameters"  # TrainConfig as JSON, read back field by field
-FOLDER_KEY = "session/last_folder"  # where the last file dialog ended up
+RECENT_KEY = stored.RECENT_FILES
+HYPERPARAMETERS_KEY = stored.HYPERPARAMETERS
+FOLDER_KEY = stored.LAST_FOLDER
 RECENT_LIMIT = 8
 SESSION_SUFFIX = ".npz"
 CSV_COLUMNS = (*HISTORY_COLUMNS, "event")
 
 
 def settings() -> QSettings:
-    return QSettings(ORGANIZATION, APPLICATION)
+    return stored.store()
 
 
 # ---- recent files -------------------------------------------------------------------------------------------

@@ -11,7 +11,6 @@ worker only when the whole file was good, so a bad file changes nothing.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 from collections.abc import Callable
@@ -35,7 +34,7 @@ from PySide6.QtWidgets import (
 from core.session import SessionError, load_session
 from core.trainer import TrainConfig
 from explorer import session_actions as actions
-from explorer.app import WINDOWLESS_PLATFORMS
+from explorer.display import WINDOWLESS_PLATFORMS
 from explorer.session_actions import JobResult
 from explorer.snapshot import Snapshot
 
@@ -100,7 +99,8 @@ class DivergenceNotice(QToolBar):
             self._shown_for = None
             self.hide()
             return
-        at = max((samples for samples, text in snapshot.events if text == "diverged"), default=snapshot.samples_seen)
+        at = max((samples for samples, text in snapshot.events if text.startswith("diverged")),
+                 default=snapshot.samples_seen)
         config = snapshot.config
         if at == self._shown_for and config == self._config:
             return  # nothing new (and a dismissed notice stays dismissed)
@@ -172,15 +172,12 @@ class SessionController(QObject):
         window.sigSnapshotReceived.connect(self._on_snapshot)
 
         self.notice = DivergenceNotice(window)
-        self.notice.sigChange.connect(window.request_config_change)
+        self.notice.sigChange.connect(window.controller.change)
         window.addToolBarBreak(Qt.ToolBarArea.TopToolBarArea)
         window.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.notice)
         self.notice.hide()
 
         self._build_menu()
-        with contextlib.suppress(RuntimeError, TypeError):  # Quit asks first; a close by program never does
-            window.quit_action.triggered.disconnect(window.close)
-        window.quit_action.triggered.connect(self.quit)
         window.setAcceptDrops(True)
         window.add_close_guard(self._on_close)
         window.set_drop_handler(self._on_drag)
@@ -347,7 +344,7 @@ class SessionController(QObject):
         self._awaiting = self._clean = progress
         self._clean_seconds = float(trainer.training_seconds)
         self.path = path
-        self.window.request_load_trainer(trainer)
+        self.window.load_trainer(trainer)
         actions.remember_recent(path)
         actions.remember_folder(path)
         self.rebuild_recent_menu(report=False)
@@ -518,19 +515,9 @@ class SessionController(QObject):
         self.plot_menu = menu
 
 
-def install(window: QWidget) -> SessionController:
-    """Add the session actions to window's File menu and wire them; the controller is window.sessions."""
-    controller = SessionController(window)
-    window.sessions = controller
-    return controller
-
-
-def start_interactive(window: QWidget) -> None:
+def start_interactive(controller: SessionController, startup_session: Path | None) -> None:
     """For the app a person runs (not screenshots or benchmarks): open the session named on the command line,
     and remember the hyperparameters on close for the next start."""
-    controller = getattr(window, "sessions", None)
-    if controller is None:
-        return
     controller.remember_hyperparameters = True
-    if window.startup_session is not None:
-        controller.open_file(window.startup_session)
+    if startup_session is not None:
+        controller.open_file(startup_session)

@@ -1,49 +1,48 @@
 """TrainingWorker: drives a Trainer in its own QThread and sends frozen snapshots to the GUI.
 
-The loop is a single-shot QTimer in the worker thread: each tick trains one chunk (sized to take ~60 ms),
-runs at most one analysis that is due and, at most ~30 times a second, emits a Snapshot. Between ticks the
-thread's event loop delivers the queued slot calls from the GUI (play, pause, live hyperparameter changes...),
-so a change applies at the next chunk and stop() is handled within one chunk (or one analysis). Analyses that
-must all run now (refresh, a reset, a change while paused) also run one per event-loop turn, so controls are
-never stuck behind them; however slow an analysis is, analyses get at most ANALYSIS_SHARE of the time while
-training, and while training an analysis whose view is hidden does not run at all. The worker never touches a
-widget.
+The loop is a single-shot QTimer in the worker thread: each tick trains one chunk, sized to take at most
+CHUNK_SECONDS (a run does not depend on how it is chunked: see core.trainer), offers a copy of the weights to the
+analyses (which run in a thread of their own: see explorer.analyses) and, at most ~30 times a second, emits a
+Snapshot. Between ticks the thread's event loop delivers the queued slot calls from the GUI (play, pause, live
+hyperparameter changes, the focus...), so a change applies at the next chunk and stop() is handled within one chunk.
+On the compiled engine a chunk runs without the interpreter lock, so the GUI thread never waits for training. The
+worker never touches a widget.
 """
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 import math
 import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtCore import QMetaObject, QObject, Qt, QThread, QTimer, Signal, Slot
 
-from core import task
-from core.trainer import ChunkResult, ConfigError, TrainConfig, Trainer
+from core import engine as engine_module
+from core import task, undo
+from core.trainer import CHECK_EVERY, ChunkResult, ConfigError, TrainConfig, Trainer
 from explorer import snapshot as snapshots
-from explorer.snapshot import DEFAULT_PROBE, Snapshot
+from explorer.analyses import Analysis, AnalysisBook, AnalysisRunner, Weights
+from explorer.snapshot import DEFAULT_FOCUS, Snapshot
 
-AnalysisFn = Callable[[Trainer, "np.ndarray | None"], object]
-
-CHUNK_SECONDS = 0.06  # training time per chunk at full speed: short enough for prompt controls, long enough that
-# the held-out evaluation after each chunk stays a small share (with ~15 ms chunks it took a fifth of the time),
-# and above OVERHEAD_SHARE times that evaluation as usually measured, so a one-off measurement that came out
-# high or low does not decide how much of the time training gets
+CHUNK_SECONDS = 0.015  # training time per chunk at full speed: Pause, a change or Quit apply within about this
+MAX_CHUNK_SECONDS = 0.02  # a chunk is sized never to take longer than this (a single update may, at huge batches)
 SNAPSHOT_INTERVAL = 1 / 30  # at most ~30 snapshots a second
+OFFER_INTERVAL = 0.1  # while training, the analyses get a copy of the weights at most this often
 SLOW_TICK_SECONDS = 1 / 30  # in slow motion, at most this often a tick (each one or a few updates)
 MIN_SPEED = 1e-4  # slowest speed fraction accepted by set_speed
 MAX_CHUNK_SAMPLES = 1 << 20
-ANALYSIS_SHARE = 0.05  # while training, analyses together take at most about this share of the worker's time
-OVERHEAD_SHARE = 4  # a chunk trains at least this many times as long as its fixed held-out evaluation takes ...
-MAX_CHUNK_SECONDS = 0.1  # ... but not longer than this, so controls still apply promptly
+RATE_WINDOW_S = 1.0  # samples/s is measured over at least this much wall-clock time ...
+RATE_TICKS = 3  # ... and over at least this many chunk ends (slow motion has seconds between them)
+MAX_UNDO = 100
+ANALYSIS_WAIT_MS = 120_000
 # How long a thread that wants the interpreter waits before the one running Python must hand it over. Python's
-# default, 5 ms, makes every call into Python from the GUI thread (each paint of a plot, each snapshot) wait up to
-# that long while training runs, and a paint that needs the interpreter for 10 ms then takes 30 ms or more.
+# default, 5 ms, makes every call into Python from the GUI thread wait up to that long while NumPy training runs.
 GIL_SWITCH_SECONDS = 0.001
 
 # Every thread started by start_in_thread, so tests can check none is left running.
@@ -51,16 +50,36 @@ LIVE_THREADS: weakref.WeakSet[QThread] = weakref.WeakSet()
 
 
 @dataclass
-class _Analysis:
-    fn: AnalysisFn
-    period_s: float
-    wanted: Callable[[], bool] | None = None  # None: always wanted
-    last_run: float = -math.inf  # time.monotonic() of the last run
-    duration: float = 0.0  # seconds the last run took
-    enabled: bool = True
+class _Undo:
+    """One live change Ctrl+Z can take back."""
 
-    def is_wanted(self) -> bool:
-        return self.wanted is None or bool(self.wanted())
+    kind: str  # "settings" or "knockout"
+    text: str  # what undoing does, e.g. "learning rate 0.3 → 0.1"
+    previous: object  # settings: {name: old value}; knockout: the old mask (or None)
+    saved_params: object = None  # settings: the weights before a shrink of the hidden size
+
+
+class RateMeter:
+    """Samples trained per second of wall-clock time, over the last RATE_WINDOW_S and RATE_TICKS chunk ends."""
+
+    def __init__(self) -> None:
+        self._points: collections.deque[tuple[float, int]] = collections.deque(maxlen=4096)
+
+    def restart(self, now: float, samples: int) -> None:
+        self._points.clear()
+        self._points.append((now, samples))
+
+    def add(self, now: float, samples: int) -> None:
+        self._points.append((now, samples))
+        while len(self._points) > RATE_TICKS + 1 and now - self._points[1][0] >= RATE_WINDOW_S:
+            self._points.popleft()
+
+    def rate(self) -> float:
+        """0 until two chunks have ended (the first one's samples count from when training started)."""
+        if len(self._points) < 3:
+            return 0.0
+        (start, first), (end, last) = self._points[1], self._points[-1]
+        return (last - first) / (end - start) if end > start else 0.0
 
 
 class TrainingWorker(QObject):
@@ -70,34 +89,39 @@ class TrainingWorker(QObject):
     sigError = Signal(str)  # a message for the user; the worker keeps running
     sigStateChanged = Signal(str)  # training | paused | solved | diverged
     sigFinished = Signal()
-    sigRunEnded = Signal(object)  # Snapshot of a trained run about to be replaced by a reset or a load
+    sigRunEnded = Signal(object)  # Snapshot of a trained run about to be replaced by a reset or another run
+    sigEngine = Signal(str)  # the engine now training ("numpy" or "compiled")
+    _wake_analyses = Signal()  # to the AnalysisRunner in its thread
 
-    def __init__(self, trainer: Trainer | None = None, *, pause_when_solved: bool = True,
+    def __init__(self, trainer: Trainer | None = None, *, pause_when_solved: bool = True, engine: str = "numpy",
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.trainer = trainer if trainer is not None else Trainer(TrainConfig())
-        self.pause_when_solved = pause_when_solved  # stop at the moment every sum is first right
+        self.trainer = trainer if trainer is not None else Trainer(TrainConfig(), engine=engine)
+        self.trainer.engine = engine_module.resolve(engine)
+        self.pause_when_solved = pause_when_solved  # pause at the check that first finds every sum right
+        self.analyses = AnalysisBook()
+        self.runner = AnalysisRunner(self.analyses)  # moved to a thread of its own by start_in_thread
+        self.runner.sigResult.connect(self._on_result)
+        self.runner.sigError.connect(self.sigError)
+        self._wake_analyses.connect(self.runner.wake)
+        self._last_offer = -math.inf
+        self.analysis_thread: QThread | None = None
         self._state = "paused"
         self._speed = 1.0
         self._chunk_samples = self.trainer.config.batch_size
-        self._full_updates_per_second = 2000.0  # refined from full-speed chunks; sets the slow-motion pace
-        self._chunk_overhead = 0.0  # seconds of held-out evaluation after every chunk, measured in the thread
-        self._overhead_stale = True  # measure it (again) before the next chunk: the model size changed
-        self._exhaustive_cost: float | None = None  # seconds of one check over all pairs
         self._seconds_per_sample: float | None = None  # training time per sample, smoothed over chunks
+        self._rate = RateMeter()
         self._last_chunk = (math.nan, math.nan)  # (loss, bit error) of the latest chunk
         self._last_sample: tuple[int, int, int] | None = None
         self._message = ""
-        self._probe = DEFAULT_PROBE
+        self._focus = DEFAULT_FOCUS
         self._unit_scale: np.ndarray | None = None
+        self._undo: list[_Undo] = []
+        self._generation = 0
         self._serial = 0
         self._last_emit = -math.inf
         self._snapshot_pending = False
         self._stopping = threading.Event()
-        self._analyses_lock = threading.Lock()
-        self._analyses: dict[str, _Analysis] = {}
-        self._results: dict[str, object] = {}
-        self._forced: list[str] = []  # analyses to run now, one per event-loop turn, then a snapshot
         # Children move with the worker to its thread, so the timers fire there.
         self._tick_timer = QTimer(self)
         self._tick_timer.setSingleShot(True)
@@ -105,38 +129,18 @@ class TrainingWorker(QObject):
         self._flush_timer = QTimer(self)
         self._flush_timer.setSingleShot(True)
         self._flush_timer.timeout.connect(self._flush)
-        self._analysis_timer = QTimer(self)
-        self._analysis_timer.setSingleShot(True)
-        self._analysis_timer.timeout.connect(self._run_forced_analysis)
 
     # ---- thread-safe API ------------------------------------------------------------------------------------
     @property
     def state(self) -> str:
         return self._state
 
-    def add_analysis(self, name: str, fn: AnalysisFn, period_s: float,
-                     wanted: Callable[[], bool] | None = None) -> None:
-        """Run fn(trainer, unit_scale) in the worker thread every period_s seconds while training (and on
-        refresh); its latest result rides on every snapshot as snapshot.analyses[name]. Replaces a same-named one.
-
-        wanted() (called in the worker thread, so it must be thread-safe; typically "is its view on screen?") is
-        asked before each run while training: when it says no, fn is not called at all and the last result stays,
-        so a hidden view costs training nothing. Whoever shows the view again asks for a refresh. While paused,
-        forced runs (refresh, reset, step) call fn regardless, and fn decides what is worth computing."""
-        if period_s < 0 or not math.isfinite(period_s):
-            raise ValueError(f"period must be a finite number of seconds >= 0, got {period_s}")
-        with self._analyses_lock:
-            self._analyses[name] = _Analysis(fn, float(period_s), wanted)
+    def add_analysis(self, spec: Analysis) -> None:
+        """Register a computation a view needs (see explorer.analyses); callable from any thread."""
+        self.analyses.register(spec)
 
     def analysis_names(self) -> list[str]:
-        """Names of the registered analyses; callable from any thread."""
-        with self._analyses_lock:
-            return list(self._analyses)
-
-    def remove_analysis(self, name: str) -> None:
-        with self._analyses_lock:
-            self._analyses.pop(name, None)
-            self._results.pop(name, None)
+        return self.analyses.names()
 
     def request_stop(self) -> None:
         """Ask the loop to stop at the next tick; callable from any thread."""
@@ -145,11 +149,16 @@ class TrainingWorker(QObject):
     def snapshot_now(self, message: str = "") -> Snapshot:
         """Build a snapshot without emitting it. Only in the thread that owns the trainer (or before start)."""
         self._serial += 1
-        with self._analyses_lock:
-            results = dict(self._results)
-        return snapshots.take(self.trainer, state=self._state, message=message, probe_operands=self._probe,
-                              unit_scale=self._unit_scale, analyses=results, last_chunk=self._last_chunk,
-                              last_sample=self._last_sample, serial=self._serial)
+        trainer = self.trainer
+        mask = snapshots.mask_for(trainer.params, self._unit_scale)
+        return snapshots.take(
+            trainer, state=self._state, message=message, focus_operands=self._focus, unit_scale=mask,
+            analyses=self.analyses.results(), last_chunk=self._last_chunk,
+            samples_per_second=self._rate.rate() if self._state == "training" else 0.0,
+            pending=self.analyses.pending(self._weights(copy=False)),
+            visibility_serial=self.analyses.visibility_serial, last_sample=self._last_sample, serial=self._serial,
+            generation=self._generation, undo_text=self._undo[-1].text if self._undo else "",
+            knockout_undo=any(entry.kind == "knockout" for entry in self._undo))
 
     # ---- slots (queued from the GUI) ------------------------------------------------------------------------
     @Slot()
@@ -164,6 +173,7 @@ class TrainingWorker(QObject):
     def play(self) -> None:
         if self._state == "training" or self._stopping.is_set():
             return
+        self._rate.restart(time.monotonic(), self.trainer.samples_seen)
         self._set_state("training", "training")
         self._tick_timer.start(0)
 
@@ -193,7 +203,7 @@ class TrainingWorker(QObject):
     def reset(self, config: TrainConfig) -> None:
         """Start afresh with config (new weights, history and held-out set); paused afterwards."""
         try:
-            trainer = Trainer(config)
+            trainer = Trainer(config, engine=self.trainer.engine)
         except (ConfigError, ValueError, TypeError) as error:
             self.sigError.emit(f"reset refused: {error}")
             return
@@ -205,13 +215,19 @@ class TrainingWorker(QObject):
         if not isinstance(trainer, Trainer):
             self.sigError.emit(f"not a trainer: {type(trainer).__name__}")
             return
+        trainer.engine = self.trainer.engine
         self._replace_trainer(trainer, f"loaded: {trainer.samples_seen:,} samples trained")
 
     @Slot(object)
     def update_config(self, changes: dict) -> None:
-        """Live hyperparameter changes (TrainConfig.LIVE names); a bad value changes nothing and is reported."""
+        """Live hyperparameter changes (TrainConfig.LIVE names); a bad value changes nothing and is reported.
+        Each change that applies can be undone (undo)."""
         try:
-            described = self.trainer.update(**dict(changes))
+            changes = dict(changes)
+            old = self.trainer.config
+            saved = self.trainer.params.copy() if changes.get("hidden_size", old.hidden_size) < old.hidden_size \
+                else None
+            described = self.trainer.update(**changes)
         except ConfigError as error:
             self.sigError.emit(str(error))
             return
@@ -220,16 +236,42 @@ class TrainingWorker(QObject):
             return
         if not described:
             return
-        self._chunk_samples = max(self._chunk_samples, self.trainer.config.batch_size)
-        if "hidden_size" in changes:
-            self._overhead_stale = True
-        if "hidden_size" in changes or "batch_size" in changes:
-            self._seconds_per_sample = None  # relearn it: the cost per sample changed
-        self._model_changed("; ".join(described))
+        new = self.trainer.config
+        previous = {name: getattr(old, name) for name in changes if getattr(old, name) != getattr(new, name)}
+        back = ", ".join(f"{name.replace('_', ' ')} {getattr(new, name)} → {value}" for name, value in previous.items())
+        self._push_undo(_Undo("settings", back, previous, saved))
+        self._settings_changed(changes, "; ".join(described))
+
+    @Slot(str)
+    def undo(self, kind: str = "") -> None:
+        """Take back the last live change (of this kind: "settings" or "knockout"; "" for either)."""
+        index = next((i for i in range(len(self._undo) - 1, -1, -1) if kind in ("", self._undo[i].kind)), None)
+        if index is None:
+            self._message = "nothing to undo"
+            self._emit_snapshot(force=True)
+            return
+        entry = self._undo.pop(index)
+        if entry.kind == "knockout":
+            self._set_mask(entry.previous)
+            self._model_changed(f"undone: knockout ({entry.text})")
+            return
+        try:
+            previous = dict(entry.previous)
+            saved = entry.saved_params
+            described = []
+            if saved is not None and previous.get("hidden_size") == saved.hidden_size:
+                # The shrink discarded units: they come back as they were (the kept ones keep what they learned).
+                described += undo.grow_back(self.trainer, saved)
+                previous.pop("hidden_size")
+            described += self.trainer.update(**previous)
+        except ConfigError as error:  # cannot happen for values that applied before; said all the same
+            self.sigError.emit(f"cannot undo: {error}")
+            return
+        self._settings_changed(entry.previous, "undone: " + "; ".join(described))
 
     @Slot(bool)
     def set_auto_stop(self, on: bool) -> None:
-        """Pause (or not) at the end of the chunk in which every sum first comes out right."""
+        """Pause (or not) at the check that first finds every sum right."""
         self.pause_when_solved = bool(on)
 
     @Slot(float)
@@ -241,11 +283,12 @@ class TrainingWorker(QObject):
             return
         self._speed = min(1.0, max(MIN_SPEED, fraction))
         if self._state == "training":
+            self._rate.restart(time.monotonic(), self.trainer.samples_seen)
             self._tick_timer.start(0)  # a long slow-motion wait should not delay a faster speed
 
     @Slot(int, int)
-    def set_probe(self, a: int, b: int) -> None:
-        """The addition the heatmaps trace."""
+    def set_focus(self, a: int, b: int) -> None:
+        """The addition every view of one addition shows (heatmaps, step-through, ...)."""
         n_bits = self.trainer.config.n_bits
         try:
             a = task.check_operand(a, n_bits, "first operand")
@@ -253,27 +296,64 @@ class TrainingWorker(QObject):
         except task.TaskError as error:
             self.sigError.emit(str(error))
             return
-        self._probe = (a, b)
-        self._emit_snapshot(force=self._state != "training")
+        self._focus = (a, b)
+        self._emit_snapshot(force=True)
+
+    set_probe = set_focus
 
     @Slot(object)
     def set_unit_scale(self, unit_scale: np.ndarray | None) -> None:
-        """Knockout mask (H,) for the analyses and the probe (0 silences a unit), or None for none."""
+        """Knockout mask (H,) for the analyses and the focus (0 silences a unit), or None for none; undoable."""
         if unit_scale is not None:
             unit_scale = np.array(unit_scale, dtype=np.float64)
             hidden = self.trainer.params.hidden_size
             if unit_scale.shape != (hidden,) or not np.all(np.isfinite(unit_scale)):
                 self.sigError.emit(f"unit mask must be {hidden} finite numbers, got shape {unit_scale.shape}")
                 return
-        self._unit_scale = unit_scale
+        old = snapshots.mask_for(self.trainer.params, self._unit_scale)
+        if _same_mask(old, unit_scale):
+            return
+        self._push_undo(_Undo("knockout", _describe_mask(old), old))
+        self._set_mask(unit_scale)
         self._model_changed("")
+
+    @Slot(object, int)
+    def set_visible(self, names: object, serial: int) -> None:
+        """The analyses whose views are on screen now (serial counts the GUI's changes); those just shown run now."""
+        if self.analyses.set_visible(names, serial):
+            self._offer(force=False)
+        self._emit_snapshot(force=True)
+
+    @Slot(str, int)
+    def request_analysis(self, name: str, number: int) -> None:
+        """Run an on-request analysis (the gradient check) for request `number`."""
+        if self.analyses.request(name, number):
+            self._offer(force=False)
+
+    @Slot(str)
+    def set_engine(self, name: str) -> None:
+        """Train (and evaluate) on this engine from the next chunk: numpy or compiled (its kernels loaded here, from
+        the on-disk cache a background process filled, so nothing compiles in the window's process)."""
+        try:
+            engine = engine_module.resolve(name)
+            if engine == "compiled":
+                from core import kernels
+
+                kernels.warm_up()
+        except Exception as error:  # numba missing or broken: NumPy goes on
+            self.sigError.emit(f"the compiled engine cannot run here ({error}); training goes on with NumPy")
+            engine = "numpy"
+        engine_module.DEFAULT = engine  # the analyses' evaluations run on it too
+        self.trainer.engine = engine
+        self._seconds_per_sample = None
+        self.sigEngine.emit(engine)
+        self._emit_snapshot(force=True)
 
     @Slot()
     def refresh(self) -> None:
-        """Recompute every analysis now (one per event-loop turn) and send a snapshot when done."""
+        """Recompute the analyses on screen now (on these weights) and send a snapshot."""
         self._force_analyses()
-        if not self._forced:
-            self._emit_snapshot()
+        self._emit_snapshot(force=True)
 
     @Slot()
     def stop(self) -> None:
@@ -281,8 +361,6 @@ class TrainingWorker(QObject):
         self._stopping.set()
         self._tick_timer.stop()
         self._flush_timer.stop()
-        self._analysis_timer.stop()
-        self._forced.clear()
         if self._state == "training":
             self._set_state("paused", "stopped", emit=False)
         self.sigFinished.emit()
@@ -292,23 +370,25 @@ class TrainingWorker(QObject):
     def _tick(self) -> None:
         if self._state != "training" or self._stopping.is_set():
             return
+        batch = self.trainer.config.batch_size
         full_speed = self._speed >= 1.0
         if full_speed:
             chunk = self._chunk_samples
         else:  # one or a few updates per tick, so single updates can be watched
-            updates_per_second = self._speed * self._full_updates_per_second
-            chunk = max(1, round(updates_per_second * SLOW_TICK_SECONDS)) * self.trainer.config.batch_size
-        if self._overhead_stale:
-            self._measure_overhead()
+            updates_per_second = self._speed * self._full_updates_per_second()
+            chunk = max(1, round(updates_per_second * SLOW_TICK_SECONDS)) * batch
         was_solved = self.trainer.solved
+        if self.pause_when_solved and not was_solved:
+            # Chunks end at the trainer's checks, so training pauses at the very check that finds every sum right.
+            seen = self.trainer.samples_seen
+            chunk = min(chunk, max(batch, (seen // CHECK_EVERY + 1) * CHECK_EVERY - seen))
         started = time.monotonic()
         result = self.trainer.step(chunk)
-        elapsed = time.monotonic() - started
+        ended = time.monotonic()
         self._record(result)
-        if result.samples and elapsed > 0:
-            # The trainer checks all pairs after a chunk whose held-out accuracy is perfect, until it is solved.
-            checked_all = result.accuracy == 1.0 and not was_solved
-            self._adapt_chunk(result.samples, elapsed, full_speed, checked_all)
+        self._rate.add(ended, self.trainer.samples_seen)
+        if result.samples:
+            self._learn_speed(result.samples, ended - started, full_speed)
         if result.diverged:
             self._set_state("diverged", result.message, emit=False)
             self._emit_snapshot(force=True)
@@ -321,15 +401,20 @@ class TrainingWorker(QObject):
             self._emit_snapshot(force=True)
             self._force_analyses()
             return
-        if not self._forced:  # (forced ones run from their own timer)
-            self._run_due_analysis()
+        if time.monotonic() - self._last_offer >= OFFER_INTERVAL:
+            self._offer(force=False)
         self._emit_snapshot()
         if full_speed:
             self._tick_timer.start(0)
         else:
-            batches = max(1, result.samples // self.trainer.config.batch_size)
-            wait = batches / (self._speed * self._full_updates_per_second) - elapsed
+            batches = max(1, result.samples // batch)
+            wait = batches / (self._speed * self._full_updates_per_second()) - (time.monotonic() - started)
             self._tick_timer.start(max(0, round(1000 * wait)))
+
+    def _full_updates_per_second(self) -> float:
+        if self._seconds_per_sample is None:
+            return 2000.0 / self.trainer.config.batch_size
+        return 1.0 / (self._seconds_per_sample * self.trainer.config.batch_size)
 
     def _record(self, result: ChunkResult) -> None:
         """Keep the chunk's metrics for the snapshot."""
@@ -337,46 +422,20 @@ class TrainingWorker(QObject):
             self._last_chunk = (result.loss, result.bit_error)
             self._last_sample = (result.last_a, result.last_b, result.last_prediction)
 
-    def _adapt_chunk(self, samples: int, elapsed: float, full_speed: bool, checked_all: bool) -> None:
-        """Learn the time per sample (the chunk's time less its fixed evaluations) and size the next chunk to
-        train for CHUNK_SECONDS, or longer when the fixed part is slow so that it stays a small share.
-        The size changes by at most 2x per chunk, so one chunk slowed by something else does not collapse it."""
-        fixed = self._chunk_overhead + (self._exhaustive_seconds() if checked_all else 0.0)
-        per_sample = max(elapsed - fixed, 0.1 * elapsed) / samples
+    def _learn_speed(self, samples: int, elapsed: float, full_speed: bool) -> None:
+        """Learn the time per sample (checks included) and size the next chunk to train for CHUNK_SECONDS. The size
+        changes by at most 2x per chunk, so one chunk slowed by something else does not collapse it; it never
+        exceeds what MAX_CHUNK_SECONDS allows at the time per sample measured."""
+        per_sample = elapsed / samples
         self._seconds_per_sample = (per_sample if self._seconds_per_sample is None
                                     else 0.7 * self._seconds_per_sample + 0.3 * per_sample)
-        batch = self.trainer.config.batch_size
         if not full_speed:
             return
-        self._full_updates_per_second = 1.0 / (self._seconds_per_sample * batch)
-        next_fixed = self._chunk_overhead + (self._exhaustive_seconds() if self._will_check_all() else 0.0)
-        target = min(MAX_CHUNK_SECONDS, max(CHUNK_SECONDS, OVERHEAD_SHARE * next_fixed))
-        wanted = target / self._seconds_per_sample
-        wanted = min(2 * self._chunk_samples, max(self._chunk_samples / 2, wanted))
-        self._chunk_samples = int(min(MAX_CHUNK_SAMPLES, max(batch, wanted)))
-
-    def _will_check_all(self) -> bool:
-        return self.trainer.accuracy == 1.0 and not self.trainer.solved
-
-    def _exhaustive_seconds(self) -> float:
-        """Time of one check over all pairs, measured once per model size."""
-        if self._exhaustive_cost is None:
-            started = time.monotonic()
-            self.trainer.exhaustive_accuracy()
-            self._exhaustive_cost = time.monotonic() - started
-        return self._exhaustive_cost
-
-    def _measure_overhead(self) -> None:
-        """Time the fixed cost of a chunk (the held-out evaluation after it), refreshing the accuracy with it.
-        The fastest of three runs: one run can be slowed by whatever else the process is doing."""
-        timings = []
-        for _ in range(3):
-            started = time.monotonic()
-            self.trainer.accuracy = self.trainer.heldout_accuracy()
-            timings.append(time.monotonic() - started)
-        self._chunk_overhead = min(timings)
-        self._exhaustive_cost = None
-        self._overhead_stale = False
+        batch = self.trainer.config.batch_size
+        wanted = CHUNK_SECONDS / self._seconds_per_sample
+        wanted = min(2 * self._chunk_samples, max(self._chunk_samples / 2, wanted),
+                     MAX_CHUNK_SECONDS / max(per_sample, self._seconds_per_sample))
+        self._chunk_samples = int(min(MAX_CHUNK_SAMPLES, max(batch, wanted // batch * batch)))
 
     def _set_state(self, state: str, message: str, emit: bool = True) -> None:
         changed = state != self._state
@@ -391,91 +450,65 @@ class TrainingWorker(QObject):
 
     def _replace_trainer(self, trainer: Trainer, message: str) -> None:
         self._tick_timer.stop()
-        if self.trainer.samples_seen > 0:  # its final state, for views that keep earlier runs to compare
-            self.sigRunEnded.emit(self.snapshot_now())
+        old = self.trainer
+        if old.samples_seen > 0 and not _same_run(old.history.array(), trainer.history.array()):
+            self.sigRunEnded.emit(self.snapshot_now())  # its final state, for the curves of earlier runs
         self.trainer = trainer
+        self._generation += 1
         self._chunk_samples = trainer.config.batch_size
         self._seconds_per_sample = None
-        self._overhead_stale = True
         self._last_chunk = (math.nan, math.nan)
         self._last_sample = None
         self._unit_scale = None
-        with self._analyses_lock:
-            self._results.clear()
+        self._undo.clear()
+        self._focus = snapshots.focus_operands_for(trainer.config.n_bits, self._focus)
+        self.analyses.clear()
         self._set_state("paused", message, emit=False)
         self._emit_snapshot(force=True)
         self._force_analyses()
 
+    def _settings_changed(self, changes: dict, message: str) -> None:
+        self._chunk_samples = max(self._chunk_samples, self.trainer.config.batch_size)
+        if "hidden_size" in changes or "batch_size" in changes:
+            self._seconds_per_sample = None  # relearn it: the cost per sample changed
+            self._chunk_samples = self.trainer.config.batch_size
+        self._model_changed(message)
+
+    def _push_undo(self, entry: _Undo) -> None:
+        self._undo.append(entry)
+        del self._undo[:-MAX_UNDO]
+
+    def _set_mask(self, mask: np.ndarray | None) -> None:
+        self._unit_scale = None if mask is None else np.array(mask, dtype=np.float64)
+
     def _model_changed(self, message: str) -> None:
-        """The weights or mask changed outside a chunk: analyses are stale."""
+        """The weights, settings or mask changed outside a chunk: analyses are stale."""
         self._message = message or self._message
-        if self._state != "training" and self._overhead_stale:
-            self._measure_overhead()  # which also measures the changed model's accuracy
         self._force_analyses()
-        self._emit_snapshot()
-
-    def _enabled_analyses(self) -> list[tuple[str, _Analysis]]:
-        with self._analyses_lock:
-            return [(name, a) for name, a in self._analyses.items() if a.enabled]
-
-    def _should_run(self, analysis: _Analysis) -> bool:
-        """Enabled, and while training also wanted (see add_analysis)."""
-        return analysis.enabled and (self._state != "training" or analysis.is_wanted())
+        self._emit_snapshot(force=True)
 
     def _force_analyses(self) -> None:
-        """Run every analysis soon, one per event-loop turn, then send a snapshot."""
-        self._forced = [name for name, _ in self._enabled_analyses()]
-        if self._forced and not self._stopping.is_set():
-            self._analysis_timer.start(0)
+        """The analyses on screen run at once on these weights (the model or the mask changed, or a step)."""
+        self._offer(force=True)
+
+    def _weights(self, copy: bool = True) -> Weights:
+        trainer = self.trainer
+        return Weights(trainer.params.copy() if copy else trainer.params, dataclasses.replace(trainer.config),
+                       int(trainer.samples_seen), self._generation,
+                       snapshots.mask_for(trainer.params, self._unit_scale), trainer.engine,
+                       self._state == "training")
+
+    def _offer(self, force: bool) -> None:
+        """Hand the analyses a copy of the weights, when any of them is wanted (on screen or asked for)."""
+        self._last_offer = time.monotonic()
+        if self.analyses.any_visible() and not self._stopping.is_set():
+            self.analyses.offer(self._weights(), force)
+            self._wake_analyses.emit()
 
     @Slot()
-    def _run_forced_analysis(self) -> None:
-        if self._stopping.is_set():
-            return
-        while self._forced:
-            name = self._forced.pop(0)
-            with self._analyses_lock:
-                analysis = self._analyses.get(name)
-            if analysis is not None and self._should_run(analysis):
-                self._run_analysis(name, analysis)
-                break
-        if self._forced:
-            self._emit_snapshot()
-            self._analysis_timer.start(0)
-        else:
-            self._emit_snapshot(force=True)
-
-    def _run_due_analysis(self) -> None:
-        """Run the most overdue analysis, if any is due. An analysis waits at least its period, and longer when
-        analyses are slow, so that all of them together take about ANALYSIS_SHARE of the time."""
-        enabled = [(name, analysis) for name, analysis in self._enabled_analyses() if self._should_run(analysis)]
-        now = time.monotonic()
-        # Each runs at most once per (the wanted analyses' run time) / ANALYSIS_SHARE, so together they take at
-        # most that share of the time; quick ones (results that are still exact) cost nothing.
-        shared_interval = sum(analysis.duration for _, analysis in enabled) / ANALYSIS_SHARE
-        overdue = []
-        for name, analysis in enabled:
-            interval = max(analysis.period_s, shared_interval)
-            late = now - analysis.last_run - interval
-            if late >= 0:
-                overdue.append((late, name, analysis))
-        if overdue:
-            _, name, analysis = max(overdue, key=lambda item: item[0])
-            self._run_analysis(name, analysis)
-
-    def _run_analysis(self, name: str, analysis: _Analysis) -> None:
-        started = time.monotonic()
-        analysis.last_run = started
-        try:
-            result = analysis.fn(self.trainer, snapshots.mask_for(self.trainer.params, self._unit_scale))
-        except Exception as error:  # a broken analysis must not kill training
-            analysis.enabled = False
-            self.sigError.emit(f"analysis {name!r} failed and is switched off: {type(error).__name__}: {error}")
-            return
-        analysis.duration = time.monotonic() - started
-        with self._analyses_lock:
-            if self._analyses.get(name) is analysis:
-                self._results[name] = result
+    def _on_result(self) -> None:
+        """An analysis finished (in its thread): a snapshot carries it to the views."""
+        self._emit_snapshot(force=self._state != "training")
 
     def _emit_snapshot(self, force: bool = False) -> None:
         """Send a snapshot now if forced or the last one is old enough; else make sure one follows soon."""
@@ -498,9 +531,35 @@ class TrainingWorker(QObject):
             self._emit_snapshot(force=True)
 
 
+def _same_mask(first: np.ndarray | None, second: np.ndarray | None) -> bool:
+    if first is None or second is None:
+        return first is None and second is None
+    return first.shape == second.shape and bool(np.array_equal(first, second))
+
+
+def _describe_mask(mask: np.ndarray | None) -> str:
+    if mask is None:
+        return "all units intact"
+    return "units " + ", ".join(str(int(u)) for u in np.flatnonzero(mask != 1.0)) + " knocked out"
+
+
+def _same_run(first: np.ndarray, second: np.ndarray) -> bool:
+    """Whether two histories are points of one run (one a prefix of the other): opening a saved point of the run
+    being trained continues that run, it does not end one."""
+    shorter, longer = sorted((first, second), key=len)
+    return len(shorter) > 0 and np.array_equal(shorter, longer[: len(shorter)])
+
+
 def start_in_thread(worker: TrainingWorker) -> QThread:
-    """Move worker to a new QThread and start it; worker.start runs first in that thread."""
+    """Move worker to a new QThread (and its analyses to another) and start them; worker.start runs first in its
+    thread. Returns the training thread; the analysis thread is worker.analysis_thread."""
     sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_SECONDS))  # keep the GUI thread responsive
+    analysis_thread = QThread()
+    analysis_thread.setObjectName("analyses")
+    worker.runner.moveToThread(analysis_thread)
+    LIVE_THREADS.add(analysis_thread)
+    analysis_thread.start()
+    worker.analysis_thread = analysis_thread
     thread = QThread()
     thread.setObjectName("training")
     worker.moveToThread(thread)
@@ -511,12 +570,19 @@ def start_in_thread(worker: TrainingWorker) -> QThread:
 
 
 def shutdown(worker: TrainingWorker, thread: QThread, timeout_ms: int = 2000) -> bool:
-    """Stop the worker (flag, then stop() in its thread), quit the thread and wait. True if it ended in time."""
+    """Stop the worker and its analyses (flag, then stop() in their threads), quit the threads and wait. True if
+    they ended in time."""
     worker.request_stop()
-    if thread.isRunning():
-        # Blocking: stop() runs in the worker thread between chunks, stopping its timers there (a timer can only
-        # be stopped by its own thread), and returns within one chunk.
-        QMetaObject.invokeMethod(worker, "stop", Qt.ConnectionType.BlockingQueuedConnection)
-        thread.quit()
-        return thread.wait(timeout_ms)
-    return True
+    ended = True
+    analysis_thread = getattr(worker, "analysis_thread", None)
+    for obj, running in ((worker, thread), (worker.runner, analysis_thread)):
+        if running is not None and running.isRunning():
+            # Blocking: stop() runs in the object's thread (a timer can only be stopped by its own thread), between
+            # two chunks or two analyses.
+            QMetaObject.invokeMethod(obj, "stop", Qt.ConnectionType.BlockingQueuedConnection)
+            running.quit()
+            # An analysis runs to its end (seconds, at most): its thread is waited for however long that takes,
+            # since a QThread destroyed while running ends the process.
+            wait = timeout_ms if running is thread else max(timeout_ms, ANALYSIS_WAIT_MS)
+            ended = running.wait(wait) and ended
+    return ended

@@ -135,7 +135,7 @@ def _dispose_windows_left() -> None:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Collections happen here, in this thread, between tests, as the app has them only in its GUI thread
-    (explorer.main_window.collect_garbage_in_gui_thread): never in a training thread, never inside a Qt event.
+    (explorer.garbage.collect_in_gui_thread): never in a training thread, never inside a Qt event.
 
     The modules the tests imported (Qt, pyqtgraph, NumPy, PyTorch...) stay for the whole run: moving their objects
     out of the collector's sight halves the cost of each collection between tests."""

@@ -7,11 +7,10 @@ import dataclasses
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QSettings
 
 from core.trainer import TrainConfig, Trainer
-from explorer import experiments_install
-from explorer.main_window import APPLICATION, ORGANIZATION, MainWindow, install_views
+from explorer import settings as stored
+from explorer.main_window import MainWindow
 from explorer.run_overlays import MAX_RUNS
 
 WAIT_MS = 60_000
@@ -30,9 +29,7 @@ def open_window(qtbot, trainer: Trainer, all_views: bool = False) -> MainWindow:
     window = MainWindow(trainer, restore_layout=False)
     qtbot.addWidget(window)
     if all_views:
-        install_views(window)
-    else:
-        experiments_install.install(window)
+        window.add_views()
     window.show()
     qtbot.waitUntil(lambda: window.latest_snapshot is not None, timeout=WAIT_MS)
     return window
@@ -46,10 +43,10 @@ def close_window(window: MainWindow) -> None:
 @pytest.fixture
 def settings():
     """The app's settings, with the auto-stop choice restored afterwards (other tests expect the default)."""
-    store = QSettings(ORGANIZATION, APPLICATION)
-    store.remove(experiments_install.AUTO_STOP_KEY)
+    store = stored.store()
+    store.remove(stored.PAUSE_WHEN_SOLVED)
     yield store
-    store.remove(experiments_install.AUTO_STOP_KEY)
+    store.remove(stored.PAUSE_WHEN_SOLVED)
 
 
 # ---- pause when solved ----------------------------------------------------------------------------------------
@@ -58,9 +55,8 @@ def test_training_pauses_when_solved_and_reports_the_trainers_count(qtbot, setti
     started_at = start.samples_seen
     window = open_window(qtbot, start)
     try:
-        experiments = window.experiments
-        assert experiments.auto_stop.action.isChecked(), "on by default"
-        assert experiments.auto_stop.action in window.training_menu.actions()
+        assert window.auto_stop_action.isChecked(), "on by default"
+        assert window.auto_stop_action in window.training_menu.actions()
         window.request_play()
         qtbot.waitUntil(lambda: window.latest_snapshot.state == "solved", timeout=WAIT_MS)
         trainer = window.worker.trainer  # paused now: the worker no longer touches it
@@ -69,7 +65,7 @@ def test_training_pauses_when_solved_and_reports_the_trainers_count(qtbot, setti
         assert trainer.samples_seen == solved_at[0], "paused at the end of the chunk that solved it"
         assert trainer.exhaustive_accuracy() == 1.0
         assert window.latest_snapshot.solved_at == solved_at
-        label = experiments.solved.label
+        label = window.curves.solved_label
         qtbot.waitUntil(label.isVisible, timeout=WAIT_MS)
         assert label.text() == f"solved after {solved_at[0]:,} samples in {solved_at[1]:.1f} s of training"
         qtbot.waitUntil(lambda: f"{solved_at[0]:,} samples" in window.statusBar().currentMessage(), timeout=WAIT_MS)
@@ -81,22 +77,22 @@ def test_training_pauses_when_solved_and_reports_the_trainers_count(qtbot, setti
 def test_auto_stop_off_trains_on_past_solved_and_is_remembered(qtbot, settings, learning_lstm_copy):
     window = open_window(qtbot, learning_lstm_copy)
     try:
-        action = window.experiments.auto_stop.action
+        action = window.auto_stop_action
         action.setChecked(False)
-        assert settings.value(experiments_install.AUTO_STOP_KEY) in (False, "false")
+        assert settings.value(stored.PAUSE_WHEN_SOLVED) in (False, "false")
         qtbot.waitUntil(lambda: not window.worker.pause_when_solved, timeout=WAIT_MS)
         window.request_play()
         qtbot.waitUntil(lambda: window.latest_snapshot.solved_at is not None, timeout=WAIT_MS)
         solved_samples = window.latest_snapshot.solved_at[0]
         qtbot.waitUntil(lambda: window.latest_snapshot.samples_seen > solved_samples, timeout=WAIT_MS)
         assert window.latest_snapshot.state == "training"
-        qtbot.waitUntil(lambda: window.experiments.solved.label.isVisible(), timeout=WAIT_MS)
+        qtbot.waitUntil(lambda: window.curves.solved_label.isVisible(), timeout=WAIT_MS)
         window.request_pause()
     finally:
         close_window(window)
     again = open_window(qtbot, Trainer(TrainConfig()))
     try:
-        assert not again.experiments.auto_stop.action.isChecked(), "the choice is remembered"
+        assert not again.auto_stop_action.isChecked(), "the choice is remembered"
         qtbot.waitUntil(lambda: not again.worker.pause_when_solved, timeout=WAIT_MS)
     finally:
         close_window(again)
@@ -109,7 +105,7 @@ def test_reset_keeps_the_finished_run_as_a_faded_overlay_and_clear_removes_it(qt
     history = trainer.history.array()
     window = open_window(qtbot, trainer)
     try:
-        overlays = window.experiments.overlays
+        overlays = window.overlays
         assert overlays.runs == [] and overlays.strip.isHidden()
         window.request_reset(TrainConfig(learning_rate=0.7, seed=1))
         qtbot.waitUntil(lambda: len(overlays.runs) == 1, timeout=WAIT_MS)
@@ -131,14 +127,14 @@ def test_reset_keeps_the_finished_run_as_a_faded_overlay_and_clear_removes_it(qt
         window.request_reset(TrainConfig())  # the new run has not trained: nothing to keep
         qtbot.waitUntil(lambda: window.latest_snapshot.config.learning_rate == 0.1, timeout=WAIT_MS)
         assert len(overlays.runs) == 1
-        assert window.experiments.clear_runs_action.isEnabled()
+        assert window.clear_runs_action.isEnabled()
 
         overlays.clear_button.click()
         assert overlays.runs == [] and overlays.legend_entries() == []
         assert loss_item not in window.curves.loss_plot.listDataItems()
         assert accuracy_item not in window.curves.accuracy_plot.listDataItems()
         assert overlays.strip.isHidden()
-        assert not window.experiments.clear_runs_action.isEnabled()
+        assert not window.clear_runs_action.isEnabled()
     finally:
         close_window(window)
 
@@ -146,7 +142,7 @@ def test_reset_keeps_the_finished_run_as_a_faded_overlay_and_clear_removes_it(qt
 def test_at_most_eight_runs_are_kept_and_the_oldest_go_first(qtbot):
     window = open_window(qtbot, Trainer(TrainConfig()))
     try:
-        overlays = window.experiments.overlays
+        overlays = window.overlays
         history = np.array([[100.0, 0.7, 0.5, 0.0], [200.0, 0.6, 0.4, 0.5]])
         for seed in range(MAX_RUNS + 2):
             overlays.add_run(TrainConfig(seed=seed).describe(), history, (200, 0.1) if seed % 2 else None, 200)
@@ -156,7 +152,7 @@ def test_at_most_eight_runs_are_kept_and_the_oldest_go_first(qtbot):
         assert overlays.legend_entries()[-1] == newest
         assert len(window.curves.loss_plot.listDataItems()) == 2 + MAX_RUNS  # loss and bit error of the current run
         assert len(overlays.solved_marks.data) == sum(1 for run in overlays.runs if run.solved_at)
-        window.experiments.clear_runs_action.trigger()
+        window.clear_runs_action.trigger()
         assert overlays.runs == [] and len(window.curves.loss_plot.listDataItems()) == 2
     finally:
         close_window(window)
@@ -193,11 +189,12 @@ def test_plain_rnn_chosen_in_the_controls_trains_with_every_view_and_shows_its_h
             qtbot.waitUntil(lambda shown=shown: window.latest_snapshot.serial > shown + 2, timeout=WAIT_MS)
         qtbot.waitUntil(lambda: window.latest_snapshot.samples_seen >= 200, timeout=WAIT_MS)
         window.request_pause()
-        window.request_refresh()  # every analysis once more on the RNN's weights
-        wanted = set(window.worker.analysis_names())
-        qtbot.waitUntil(lambda: wanted <= set(window.latest_snapshot.analyses), timeout=WAIT_MS)
+        for index in range(window.tabs.count()):  # every analysis on the RNN's weights, each while it is shown
+            window.tabs.setCurrentIndex(index)
+            host = window.current_host()
+            qtbot.waitUntil(lambda host=host: not host.computing(window.latest_snapshot), timeout=WAIT_MS)
         assert window.select_tab("Saturation")  # a view draws while on screen, and catches up when shown
-        qtbot.waitUntil(lambda: window.insights.saturation.title.text().startswith(
+        qtbot.waitUntil(lambda: window.view("Saturation").widget.title.text().startswith(
             "Gate saturation: this model has no gates"), timeout=WAIT_MS)
         window.request_reset(dataclasses.replace(window.latest_snapshot.config, model="lstm"))  # back to gates
         qtbot.waitUntil(lambda: heatmaps.title.text().startswith("Inside the LSTM"), timeout=WAIT_MS)

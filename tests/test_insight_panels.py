@@ -1,4 +1,5 @@
-"""The insight panels show core's numbers, and the installed tabs drive the training worker."""
+"""The insight panels show core's numbers; as views of the window they drive the worker through the controller, and
+their analyses run only while someone looks."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QLabel
+from PySide6.QtWidgets import QLabel
 
 from core import insights, lstm, rnn
 from core.insights import Measured
 from core.trainer import TrainConfig, Trainer, evaluate
-from explorer import insights_install
+from explorer.analyses import Analysis, AnalysisBook, Weights
 from explorer.panels import error_grid, gradients, knockout, length, saturation
 from explorer.panels.error_grid import ErrorGridPanel
 from explorer.panels.gradients import GradientsPanel
@@ -33,7 +34,7 @@ def trainer(learning_lstm: Trainer) -> Trainer:
 
 def snapshot_of(trainer: Trainer, analyses: dict | None = None, **overrides: object) -> types.SimpleNamespace:
     fields = dict(samples_seen=trainer.samples_seen, config=trainer.config, params=trainer.params.copy(),
-                  analyses=analyses or {}, unit_scale=None, state="paused")
+                  analyses=analyses or {}, unit_scale=None, state="paused", knockout_undo=False)
     fields.update(overrides)
     return types.SimpleNamespace(**fields)
 
@@ -122,9 +123,9 @@ def test_saturation_panel_plots_one_point_per_unit_and_gate(qtbot, trainer: Trai
 def test_saturation_panel_explains_a_model_without_gates(qtbot) -> None:
     rnn_trainer = Trainer(TrainConfig(model="rnn"))
     assert isinstance(rnn_trainer.params, rnn.Params)
-    analysis = insights_install.LiveAnalysis(insights_install.compute_saturation, insights_install.threading.Event())
+    result = Measured(0, saturation.compute(rnn_trainer, None))
     panel = shown(qtbot, SaturationPanel())
-    panel.update_from(snapshot_of(rnn_trainer, {saturation.ANALYSIS: analysis(rnn_trainer, None)}))
+    panel.update_from(snapshot_of(rnn_trainer, {saturation.ANALYSIS: result}))
     assert "no gates" in panel.title.text()
 
 
@@ -186,29 +187,27 @@ def test_knockout_clicks_undo_and_accuracy_side_by_side(qtbot, trainer: Trainer)
         qtbot.mouseClick(panel._buttons[2], Qt.MouseButton.LeftButton)
     mask = sent.args[0]
     np.testing.assert_array_equal(mask, np.where(np.arange(16) == 2, 0.0, 1.0))
-    panel.update_from(knockout_snapshot(trainer, mask))
+    damaged = knockout_snapshot(trainer, mask)
+    damaged.knockout_undo = True  # the worker keeps the history
+    panel.update_from(damaged)
     knocked = evaluate(trainer.params, 8, unit_scale=mask).accuracy
     assert knocked < intact
     assert "Knocked out" in panel.knocked_label.text() and "unit 2 ·" in panel.knocked_label.text()
     assert f"{100 * knocked:.1f} %" in panel.knocked_label.text()
     assert f"{100 * intact:.1f} %" in panel.intact_label.text()  # side by side, the intact number stays
     assert panel.grid_view.grid.knocked_out == (2,)  # the small error grid shows the damaged model
-    assert panel._buttons[2].isChecked()
+    assert panel._buttons[2].isChecked() and panel.undo_button.isEnabled()
 
-    # Ctrl+Z within the panel restores the intact model; the accuracy it then shows is the intact one exactly.
-    panel.activateWindow()
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is panel, timeout=5000)  # shortcuts need the active window
-    panel._buttons[0].setFocus()
-    with qtbot.waitSignal(panel.sigUnitScale, timeout=2000) as undone:
-        QTest.keyClick(panel._buttons[0], Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
-    assert undone.args == [None]
+    # Undo asks the worker; the panel then shows the mask the worker applies: intact, and its accuracy exactly.
+    with qtbot.waitSignal(panel.sigUndo, timeout=2000):
+        qtbot.mouseClick(panel.undo_button, Qt.MouseButton.LeftButton)
     after = knockout_snapshot(trainer, None)
     panel.update_from(after)
     assert after.analyses[knockout.ANALYSIS].value.knocked_accuracy == intact
     assert not panel._buttons[2].isChecked() and not panel.undo_button.isEnabled()
 
 
-def test_knockout_undo_walks_back_a_stack_of_states(qtbot, trainer: Trainer) -> None:
+def test_knockout_changes_are_sent_as_masks(qtbot, trainer: Trainer) -> None:
     panel = shown(qtbot, KnockoutPanel())
     panel.update_from(snapshot_of(trainer))
     sent: list[np.ndarray | None] = []
@@ -219,12 +218,7 @@ def test_knockout_undo_walks_back_a_stack_of_states(qtbot, trainer: Trainer) -> 
     panel.restore_all()
     expected = [[3], [3, 5], [3, 5], []]
     assert [list(np.flatnonzero(m != 1)) if m is not None else [] for m in sent] == expected
-    assert sent[2][3] == -1.0 and sent[1][3] == 0.0
-    for _ in range(4):
-        panel.undo()
-    assert [None if m is None else list(np.flatnonzero(m != 1)) for m in sent[4:]] == [[3, 5], [3, 5], [3], None]
-    assert sent[4][5] == -1.0 and sent[5][5] == 0.0
-    assert panel.state.units == frozenset() and not panel.undo_button.isEnabled()
+    assert sent[2][3] == -1.0 and sent[1][3] == 0.0 and sent[3] is None
 
 
 def test_knockout_follows_a_reset_and_a_resize(qtbot, trainer: Trainer) -> None:
@@ -251,169 +245,213 @@ def test_knockout_says_it_applies_to_evaluation_only(qtbot) -> None:
     assert "evaluation only" in texts and "training continues on the intact weights" in texts
 
 
-# ---- analyses as the worker runs them -----------------------------------------------------------------------------
-def test_views_compute_only_when_the_answer_can_differ_and_someone_looks() -> None:
+# ---- when analyses run --------------------------------------------------------------------------------------------
+def weights_of(trainer: Trainer, generation: int = 0, mask=None, training: bool = True) -> Weights:
+    return Weights(trainer.params.copy(), trainer.config, trainer.samples_seen, generation, mask, "numpy", training)
+
+
+def test_an_analysis_runs_only_when_the_answer_can_differ_and_someone_looks() -> None:
     calls: list[tuple[int, object]] = []
 
-    def compute(current: Trainer, unit_scale):
-        calls.append((current.samples_seen, unit_scale))
+    def compute(weights, unit_scale):
+        calls.append((weights.samples_seen, unit_scale))
         return len(calls)
 
+    book = AnalysisBook()
+    book.register(Analysis("watched", compute, period_s=1000.0))
     own = Trainer(TrainConfig(seed=4))
-    visible = insights_install.threading.Event()
-    analysis = insights_install.LiveAnalysis(compute, visible)
-    first = analysis(own, None)
-    assert first.value == 1 and first.samples_seen == 0  # the first result is always computed
+    book.offer(weights_of(own))
+    assert book.next_job() == (None, float("inf")), "nobody looks: nothing to run, ever"
+    book.set_visible({"watched"}, 1)
+    assert book.next_job()[0] == "watched"  # shown: at once
+    assert book.run("watched") == "" and book.results()["watched"].value == 1
+    assert book.pending(weights_of(own)) == frozenset()
+    assert book.next_job()[0] is None  # same weights, same mask: the result is exact already
     own.step(10)
-    assert analysis(own, None) is first  # hidden: the last result, nothing computed
-    visible.set()
-    assert analysis(own, None).value == 2 and calls[-1][0] == 10  # on screen, new weights: computed
-    assert analysis(own, None).value == 2  # same weights, same mask: the result is exact already
-    analysis.BUDGET = 1e9  # as if the computation were very slow
-    own.step(10)
-    assert analysis(own, None).value == 2  # only the weights moved: wait for the budget
+    book.offer(weights_of(own))
+    name, wait = book.next_job()
+    assert name is None and 0 < wait <= 1000.0  # training moved the weights: wait for the period
+    book.offer(weights_of(own, training=False))
+    assert book.next_job()[0] == "watched"  # paused (a step): at once
+    book.run("watched")
     mask = np.where(np.arange(16) == 1, 0.0, 1.0)
-    assert analysis(own, mask).value == 3  # a new mask: at once
-    visible.clear()
-    other = Trainer(TrainConfig(seed=3))
-    assert analysis(other, None).value == 4  # a new trainer: the old result would describe other weights
+    book.offer(weights_of(own, mask=mask))
+    assert "watched" in book.pending(weights_of(own, mask=mask)) and book.next_job()[0] == "watched"  # a mask
+    book.run("watched")
+    assert calls[-1][1] is mask
+    book.clear()  # a new trainer: the old result would describe other weights
+    assert "watched" in book.pending(weights_of(own, generation=1)) and "watched" not in book.results()
+    book.set_visible(set(), 2)
+    book.offer(weights_of(own, generation=1))
+    assert book.next_job()[0] is None, "hidden again: nothing runs, even with no result"
+
+
+def test_a_view_shown_again_is_pending_until_a_new_result(trainer: Trainer) -> None:
+    book = AnalysisBook()
+    book.register(error_grid.ANALYSES[0])
+    book.set_visible({error_grid.ANALYSIS}, 1)
+    book.offer(weights_of(trainer))
+    book.run(error_grid.ANALYSIS)
+    assert book.pending(weights_of(trainer)) == frozenset()
+    book.set_visible(set(), 2)
+    book.set_visible({error_grid.ANALYSIS}, 3)  # its tab is shown again
+    assert error_grid.ANALYSIS in book.pending(weights_of(trainer)), "its view says computing… until then"
+    assert book.next_job()[0] is None, "the same weights: the result is exact, no need to compute it again"
+    assert book.pending(weights_of(trainer)) == frozenset()
 
 
 def test_gradient_check_runs_once_per_request(trainer: Trainer) -> None:
-    checker = insights_install.GradientCheckOnRequest()
-    assert checker(trainer, None) is None
-    checker.request(1)
-    first = checker(trainer, None)
+    book = AnalysisBook()
+    for spec in gradients.ANALYSES:
+        book.register(spec)
+    book.offer(weights_of(trainer))
+    assert book.next_job()[0] is None
+    book.request(gradients.CHECK_ANALYSIS, 1)
+    assert book.next_job()[0] == gradients.CHECK_ANALYSIS, "asked: runs even while its view is hidden"
+    book.run(gradients.CHECK_ANALYSIS)
+    first = book.results()[gradients.CHECK_ANALYSIS]
     assert first.request == 1 and first.value.ok
-    assert checker(trainer, None) is first  # no new request: the same answer, nothing recomputed
+    assert book.next_job()[0] is None  # no new request: nothing recomputed
 
 
-# ---- installed in the main window ---------------------------------------------------------------------------------
-class StepThrough(QLabel):
-    """Stands in for the step-through panel: records the additions it is asked to show."""
-
-    def __init__(self) -> None:
-        super().__init__("step through")
-        self.opened: list[tuple[int, int]] = []
-
-    def set_operands(self, a: int, b: int) -> None:
-        self.opened.append((a, b))
+def test_a_broken_analysis_is_switched_off(trainer: Trainer) -> None:
+    book = AnalysisBook()
+    book.register(Analysis("broken", lambda weights, mask: 1 / 0))
+    book.set_visible({"broken"}, 1)
+    book.offer(weights_of(trainer))
+    assert "ZeroDivisionError" in book.run("broken")
+    assert book.next_job()[0] is None and "broken" not in book.pending(weights_of(trainer))
 
 
+# ---- as views of the main window ----------------------------------------------------------------------------------
 def latest(window, name: str):
     snapshot = window.latest_snapshot
     return None if snapshot is None else snapshot.analyses.get(name)
 
 
-def test_install_adds_the_tabs_and_drives_the_worker(qtbot, trainer: Trainer, learning_lstm_copy: Trainer) -> None:
+def current(window, name: str) -> bool:
+    snapshot = window.latest_snapshot
+    return snapshot is not None and name in snapshot.analyses and name not in snapshot.pending
+
+
+def test_views_drive_the_worker_through_the_controller(qtbot, trainer: Trainer, learning_lstm_copy: Trainer) -> None:
     from explorer.main_window import MainWindow
 
     own = learning_lstm_copy  # the same weights as the fixture's, owned by the window's worker from now on
     window = MainWindow(trainer=own, restore_layout=False)
     qtbot.addWidget(window)
     try:
-        step_through = StepThrough()
-        window.add_tab(step_through, "Step through")
-        window.walkthrough = step_through
-        views = insights_install.install(window)
+        window.add_views()
         window.resize(1280, 800)
         window.show()
         qtbot.waitExposed(window)
         titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
-        assert titles == ["Step through", "Error grid", "Length", "Saturation", "Gradients", "Knockout"]
+        assert titles == ["Step through", "Error grid", "Length", "Saturation", "Gradients", "Knockout", "Sweep"]
 
-        # Error grid: computed in the worker on the window's weights; a click opens the pair step by step.
+        # Error grid: computed on the window's weights; a click makes the pair the focus and shows it step by step.
         assert window.select_tab("Error grid")
-        qtbot.waitUntil(lambda: isinstance(latest(window, error_grid.ANALYSIS), Measured), timeout=60_000)
+        host = window.current_host()
+        assert host.cover.isVisible() or current(window, error_grid.ANALYSIS)  # "computing…", never stale numbers
+        qtbot.waitUntil(lambda: current(window, error_grid.ANALYSIS), timeout=60_000)
         window.redraw_now()
+        assert not host.cover.isVisible()
         snapshot = window.latest_snapshot
         grid = snapshot.analyses[error_grid.ANALYSIS].value
         assert grid.accuracy == evaluate(snapshot.params, 8).accuracy == evaluate(trainer.params, 8).accuracy
-        np.testing.assert_array_equal(views.error_grid.grid_view.image.image, grid.wrong_image)
-        views.error_grid.sigPairClicked.emit(3, 4)
-        assert step_through.opened == [(3, 4)] and window.tabs.tabText(window.tabs.currentIndex()) == "Step through"
+        panel = window.view("Error grid").widget
+        np.testing.assert_array_equal(panel.grid_view.image.image, grid.wrong_image)
+        panel.sigPairClicked.emit(3, 4)
+        assert window.controller.focus.operands == (3, 4)
+        assert window.tabs.tabText(window.tabs.currentIndex()) == "Step through"
+        qtbot.waitUntil(lambda: window.latest_snapshot.focus.operands == (3, 4), timeout=30_000)
 
-        # Knockout: evaluation only, shown at once; undo restores the intact accuracy exactly.
+        # Knockout: evaluation only; undo (through the worker's history) restores the intact accuracy exactly.
         assert window.select_tab("Knockout")
-        assert views.analyses[error_grid.ANALYSIS].visible.is_set()  # the small grid needs the grid computed
-        assert not views.analyses[length.ANALYSIS].visible.is_set()
-        qtbot.waitUntil(lambda: isinstance(latest(window, knockout.ANALYSIS), Measured), timeout=60_000)
+        views = window.view("Knockout").widget
+        qtbot.waitUntil(lambda: current(window, knockout.ANALYSIS) and current(window, error_grid.ANALYSIS),
+                        timeout=60_000)
         window.redraw_now()
+        assert views.grid_view.focus_mark.isVisible(), "the small grid marks the focus addition too"
         intact = latest(window, knockout.ANALYSIS).value.intact_accuracy
-        views.knockout.toggle(2)
+        views.toggle(2)
         qtbot.waitUntil(lambda: latest(window, knockout.ANALYSIS).value.knocked_out == (2,)
-                        and latest(window, error_grid.ANALYSIS).value.knocked_out == (2,), timeout=60_000)
+                        and latest(window, error_grid.ANALYSIS).value.knocked_out == (2,)
+                        and current(window, knockout.ANALYSIS), timeout=60_000)
         mask = np.where(np.arange(16) == 2, 0.0, 1.0)
         result = latest(window, knockout.ANALYSIS).value
         assert result.knocked_accuracy == evaluate(trainer.params, 8, unit_scale=mask).accuracy < intact
         assert result.intact_accuracy == intact  # training weights untouched
         np.testing.assert_array_equal(window.latest_snapshot.unit_scale, mask)  # heatmaps and step-through too
         window.redraw_now()
-        assert "unit 2 ·" in views.knockout.knocked_label.text()
-        views.knockout.undo()
-        qtbot.waitUntil(lambda: latest(window, knockout.ANALYSIS).value.knocked_out == (), timeout=60_000)
+        assert "unit 2 ·" in views.knocked_label.text()
+        views.undo()
+        qtbot.waitUntil(lambda: latest(window, knockout.ANALYSIS).value.knocked_out == ()
+                        and current(window, knockout.ANALYSIS), timeout=60_000)
         assert latest(window, knockout.ANALYSIS).value.knocked_accuracy == intact
 
-        # Gradients: the clip control reaches the trainer; the gradient check runs in the worker on request.
+        # Gradients: the clip control reaches the trainer; the gradient check runs on request.
         assert window.select_tab("Gradients")
-        views.gradients.clip.setValue(0.5)
+        views = window.view("Gradients").widget
+        views.clip.setValue(0.5)
         qtbot.waitUntil(lambda: window.latest_snapshot.config.clip_norm == 0.5, timeout=30_000)
-        qtbot.mouseClick(views.gradients.check_button, Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(views.check_button, Qt.MouseButton.LeftButton)
         qtbot.waitUntil(lambda: getattr(latest(window, gradients.CHECK_ANALYSIS), "request", 0) == 1,
                         timeout=60_000)
         window.redraw_now()
         assert latest(window, gradients.CHECK_ANALYSIS).value.ok
-        assert "OK" in views.gradients.check_result.text() and views.gradients.check_button.isEnabled()
+        assert "OK" in views.check_result.text() and views.check_button.isEnabled()
+        qtbot.waitUntil(lambda: current(window, gradients.ANALYSIS), timeout=60_000)
         assert np.array_equal(latest(window, gradients.ANALYSIS).value.hidden,
                               insights.gradient_norms(trainer.params, 8).hidden)
 
         # Length and saturation: the values of the window's weights.
         assert window.select_tab("Length")
-        qtbot.waitUntil(lambda: isinstance(latest(window, length.ANALYSIS), Measured), timeout=60_000)
+        qtbot.waitUntil(lambda: current(window, length.ANALYSIS), timeout=60_000)
         np.testing.assert_array_equal(latest(window, length.ANALYSIS).value.accuracy,
                                       insights.length_generalisation(trainer.params, 8).accuracy)
         assert window.select_tab("Saturation")
-        qtbot.waitUntil(lambda: isinstance(latest(window, saturation.ANALYSIS), Measured), timeout=60_000)
+        qtbot.waitUntil(lambda: current(window, saturation.ANALYSIS), timeout=60_000)
         np.testing.assert_array_equal(latest(window, saturation.ANALYSIS).value.high,
                                       insights.gate_saturation(trainer.params, 8).high)
     finally:
         window.close()
 
 
-def test_hidden_insight_views_compute_nothing_while_training(qtbot) -> None:
+def test_hidden_views_compute_nothing_while_training(qtbot, monkeypatch) -> None:
     from explorer.main_window import MainWindow
 
+    names = [error_grid.ANALYSIS, length.ANALYSIS, saturation.ANALYSIS, gradients.ANALYSIS, knockout.ANALYSIS]
+    computed: dict[str, list[int]] = {name: [] for name in names}
+    modules = {error_grid.ANALYSIS: error_grid, length.ANALYSIS: length, saturation.ANALYSIS: saturation,
+               gradients.ANALYSIS: gradients, knockout.ANALYSIS: knockout}
+    for name, module in modules.items():
+        spec = module.ANALYSES[0]
+
+        def counting(weights, unit_scale, real=spec.compute, name=name):
+            computed[name].append(weights.samples_seen)
+            return real(weights, unit_scale)
+
+        specs = tuple(Analysis(s.name, counting, s.period_s, s.settings, s.on_request) if s is spec else s
+                      for s in module.ANALYSES)
+        monkeypatch.setattr(module, "ANALYSES", specs)
     window = MainWindow(trainer=Trainer(TrainConfig(seed=0, learning_rate=0.001)), restore_layout=False)
     qtbot.addWidget(window)
     try:
-        step_through = StepThrough()
-        window.add_tab(step_through, "Step through")  # the tab on screen; every insight view is hidden
-        window.walkthrough = step_through
-        views = insights_install.install(window)
+        window.add_views()
         window.resize(1280, 800)
         window.show()
         qtbot.waitExposed(window)
-        names = [error_grid.ANALYSIS, length.ANALYSIS, saturation.ANALYSIS, gradients.ANALYSIS, knockout.ANALYSIS]
-        qtbot.waitUntil(lambda: all(isinstance(latest(window, name), Measured) for name in names), timeout=60_000)
-        computed: dict[str, list[int]] = {name: [] for name in names}
-        for name in names:
-            analysis = views.analyses[name]
-
-            def counting(trainer: Trainer, unit_scale, real=analysis.compute, name=name):
-                computed[name].append(trainer.samples_seen)
-                return real(trainer, unit_scale)
-
-            analysis.compute = counting
+        assert window.select_tab("Step through")  # on screen; every insight view is hidden
         snapshots: list[object] = []
         window.sigSnapshotReceived.connect(snapshots.append)
         window.request_play()
         qtbot.waitUntil(lambda: window.latest_snapshot.state == "training", timeout=30_000)
-        window.request_refresh()  # while training, even a refresh leaves hidden views alone
+        window.controller.refresh()  # even a refresh leaves hidden views alone
         qtbot.waitUntil(lambda: len(snapshots) >= 10 and snapshots[-1].samples_seen > 0, timeout=60_000)
         assert computed == {name: [] for name in names}, "nothing computed for views nobody sees"
         assert window.select_tab("Length")  # shown: computed on the weights being trained
-        qtbot.waitUntil(lambda: latest(window, length.ANALYSIS).samples_seen > 0, timeout=60_000)
-        assert computed[length.ANALYSIS]
+        qtbot.waitUntil(lambda: current(window, length.ANALYSIS), timeout=60_000)
+        assert computed[length.ANALYSIS] and latest(window, length.ANALYSIS).samples_seen > 0
         assert all(computed[name] == [] for name in names if name != length.ANALYSIS)
     finally:
         window.close()

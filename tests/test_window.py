@@ -15,10 +15,11 @@ from PySide6.QtWidgets import QLabel, QMessageBox
 
 import core
 from core.trainer import TrainConfig, Trainer
-from explorer import app, desktop
+from explorer import app, desktop, display
 from explorer.main_window import MainWindow
 from explorer.panels.controls import lr_to_position, position_to_lr
 from explorer.panels.heatmaps import HEATMAPS, WRONG_COLOR, bit_rows_html
+from explorer.views import TabView
 
 WAIT_MS = 30_000
 
@@ -83,7 +84,7 @@ def test_typed_learning_rate_reaches_the_worker_and_bad_text_is_refused(qtbot, w
     controls.lr_edit.setText("fast")
     controls.lr_edit.editingFinished.emit()
     assert not controls.lr_error.isHidden() and "not a number" in controls.lr_error.text()
-    window.request_refresh()  # a round trip through the worker: nothing else was queued
+    window.controller.refresh()  # a round trip through the worker: nothing else was queued
     before = window.latest_snapshot
     qtbot.waitUntil(lambda: window.latest_snapshot is not before, timeout=WAIT_MS)
     assert window.worker.trainer.config.learning_rate == 0.25
@@ -99,15 +100,42 @@ def test_learning_rate_slider_is_logarithmic_from_1e_4_to_10():
 def test_slider_drag_is_coalesced_and_reaches_the_running_trainer(qtbot, window):
     window.play_action.trigger()
     qtbot.waitUntil(lambda: samples_shown(window) > 0, timeout=WAIT_MS)
-    slider = window.controls.hidden
+    slider = window.controls.lr
+    slider.setSliderDown(True)
     for k in range(1000):  # 1,000 rapid control changes, as a drag would make
-        slider.setValue(1 + (k * 7) % 60)
-    slider.setValue(24)
+        slider.setValue(1 + (k * 7) % 400)
+    slider.setValue(lr_to_position(0.02))
+    slider.setSliderDown(False)  # released
+    qtbot.waitUntil(lambda: window.latest_snapshot.config.learning_rate == 0.02, timeout=WAIT_MS)
+    changes = [text for _, text in window.latest_snapshot.events if text.startswith("learning rate")]
+    assert changes == ["learning rate 0.001 -> 0.02"], "the drag went to the worker as one change"
+    assert window.worker.trainer.samples_seen > 0 and window.state_label.text().strip() == "training"
+
+
+def test_hidden_size_applies_on_release_once_and_says_what_a_shrink_drops(qtbot, window):
+    window.play_action.trigger()
+    qtbot.waitUntil(lambda: samples_shown(window) > 0, timeout=WAIT_MS)
+    controls = window.controls
+    slider = controls.hidden
+    slider.setSliderDown(True)  # a drag from 16 down to 1 and up to 24 ...
+    for value in (*range(16, 0, -1), *range(1, 25)):
+        slider.setValue(value)
+        if value == 8:
+            assert "drops units 8–15" in controls.hidden_note.text() and not controls.hidden_note.isHidden()
+    qtbot.wait(300)
+    assert window.latest_snapshot.config.hidden_size == 16, "nothing applied while the slider is held"
+    slider.setSliderDown(False)  # ... applies one value, once, on release
     qtbot.waitUntil(lambda: window.worker.trainer.config.hidden_size == 24, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: window.latest_snapshot.config.hidden_size == 24, timeout=WAIT_MS)
     resizes = [text for _, text in window.latest_snapshot.events if text.startswith("hidden size")]
-    assert resizes == ["hidden size 16 -> 24"], "the drag went to the worker as one change"
-    assert window.worker.trainer.samples_seen > 0 and window.state_label.text().strip() == "training"
+    assert resizes == ["hidden size 16 -> 24"], "no value the drag passed was applied"
+    assert controls.hidden_note.isHidden()
+    slider.setFocus()  # keys: one change after a short pause, not one per key press
+    for _ in range(4):
+        qtbot.keyClick(slider, Qt.Key.Key_Left)
+    qtbot.waitUntil(lambda: window.latest_snapshot.config.hidden_size == 20, timeout=WAIT_MS)
+    resizes = [text for _, text in window.latest_snapshot.events if text.startswith("hidden size")]
+    assert resizes == ["hidden size 16 -> 24", "hidden size 24 -> 20"]
 
 
 def test_optimizer_batch_and_clip_controls_reach_the_worker(qtbot, window):
@@ -136,7 +164,7 @@ def test_reset_asks_when_there_is_progress_and_respects_the_answer(qtbot, window
     monkeypatch.setattr(QMessageBox, "question", answer_with(QMessageBox.StandardButton.No))
     assert window.confirm_reset() is False
     assert asked and "2 samples" in asked[0]
-    window.request_refresh()
+    window.controller.refresh()
     before = window.latest_snapshot
     qtbot.waitUntil(lambda: window.latest_snapshot is not before, timeout=WAIT_MS)
     assert window.latest_snapshot.samples_seen == 2, "No keeps the training"
@@ -161,6 +189,7 @@ def test_reset_without_progress_does_not_ask(qtbot, window, monkeypatch):
     qtbot.waitUntil(lambda: window.latest_snapshot.config.n_bits == 6, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: window.heatmaps.maps["i"].values.shape == (16, 6), timeout=WAIT_MS)
     assert window.latest_snapshot.probe_operands == (45 % 32, 67 % 32)
+    assert window.controller.focus.operands == (45 % 32, 67 % 32), "the focus follows the wrapped operands"
 
 
 class CountingView(QLabel):
@@ -172,12 +201,18 @@ class CountingView(QLabel):
         self.seen.append(snapshot.samples_seen)
 
 
-def test_tabs_get_snapshots_only_while_visible(qtbot, window):
+def counting(title: str, view: CountingView):
+    """A view factory as the registry lists them: one function of the context."""
+    return lambda context: TabView(title, view, f"{title} tooltip")
+
+
+def test_a_new_view_is_one_function_and_gets_snapshots_only_while_visible(qtbot, window):
     first, second = CountingView(), CountingView()
     assert window.tabs_dock.isHidden()
-    window.add_tab(first, "Error grid", "all sums")
-    window.add_tab(second, "Saturation")
+    assert window.add_views((counting("Error grid", first), counting("Saturation", second))) == ["Error grid",
+                                                                                                   "Saturation"]
     assert not window.tabs_dock.isHidden()
+    assert window.tabs.tabToolTip(0) == "Error grid tooltip"
     assert first.seen, "the visible tab is filled at once"
     assert second.seen == []
     assert window.select_tab("satur")
@@ -189,19 +224,36 @@ def test_tabs_get_snapshots_only_while_visible(qtbot, window):
     assert len(first.seen) == shown_first, "hidden tabs are not redrawn"
 
 
-def test_heatmap_highlights(window):
+def test_heatmap_marks_the_step_and_the_carry_units_beside_their_rows(window):
     heatmaps = window.heatmaps
+    assert all(m.step_mark.isVisible() for m in heatmaps.maps.values()), "the focus step is always marked"
     heatmaps.highlight_step(3)
-    assert all(m.step_mark.isVisible() for m in heatmaps.maps.values())
     assert heatmaps.maps["o"].step_mark.rect().center().x() == pytest.approx(3.0)
     assert "#ffd8d8" in heatmaps.bit_rows.text
     heatmaps.highlight_units([2, 5])
-    _xs, ys = heatmaps.maps["c"].unit_marks.getData()
-    assert sorted(set(ys)) == [1.5, 2.5, 4.5, 5.5]
+    marks = heatmaps.maps["c"].unit_marks
+    assert marks.isVisible()
+    box = marks.path().boundingRect()  # in data coordinates: x is the bit position, y the unit
+    assert box.right() <= -0.5, "beside the rows, left of the image: never over the values"
+    assert box.top() < 2 < 5 < box.bottom() and box.height() < 5
+    assert heatmaps.maps["c"].plot.getViewBox().viewRange()[0][0] < box.left(), "inside the plot's view"
     heatmaps.highlight_step(None)
     heatmaps.highlight_units([])
     assert not any(m.step_mark.isVisible() for m in heatmaps.maps.values())
-    assert heatmaps.maps["c"].unit_marks.getData()[0] is None or len(heatmaps.maps["c"].unit_marks.getData()[0]) == 0
+    assert not marks.isVisible()
+
+
+def test_unit_axes_have_whole_unit_ticks(qtbot):
+    for hidden in (1, 3, 16, 128):
+        win = MainWindow(Trainer(TrainConfig(hidden_size=hidden)), restore_layout=False)
+        qtbot.addWidget(win)
+        try:
+            axis = win.heatmaps.maps["h"].plot.getAxis("left")
+            ticks = [value for value, _ in axis._tickLevels[0]]
+            assert ticks and all(float(t).is_integer() and 0 <= t < hidden for t in ticks)
+            assert axis.autoSIPrefixScale == 1.0 and "x0" not in axis.labelString()
+        finally:
+            win.close()
 
 
 def test_about_shows_the_version(window, monkeypatch):
@@ -259,8 +311,8 @@ def test_no_display_gives_one_clear_message(monkeypatch, capsys):
 def test_missing_library_is_named(monkeypatch):
     monkeypatch.setenv("DISPLAY", ":0")
     monkeypatch.setenv("QT_QPA_PLATFORM", "xcb")
-    monkeypatch.setattr(app, "XCB_LIBRARIES", {"libnot-installed-here.so.7": "libnot-installed-here7"})
-    problem = app.display_problem()
+    monkeypatch.setattr(display, "XCB_LIBRARIES", {"libnot-installed-here.so.7": "libnot-installed-here7"})
+    problem = display.display_problem()
     assert problem is not None and "libnot-installed-here7" in problem
 
 
@@ -286,17 +338,18 @@ def test_desktop_exec_quotes_paths_with_spaces():
 def test_unit_scale_request_reaches_the_snapshot(qtbot, window):
     mask = np.ones(16)
     mask[:8] = 0.0
-    window.request_unit_scale(mask)
+    window.controller.set_unit_scale(mask)
     qtbot.waitUntil(lambda: window.latest_snapshot.unit_scale is not None, timeout=WAIT_MS)
     probe = window.latest_snapshot.probe
     assert np.all(probe.hidden[1:, :8] == 0.0), "knocked-out units are silent in the probe"
 
 
 def test_curves_smoothing_log_scale_and_hover_readout(qtbot, window):
-    for _ in range(3):
-        window.step_action.trigger()
+    window.request_play()
+    qtbot.waitUntil(lambda: len(window.latest_snapshot.history) >= 4, timeout=WAIT_MS)  # a point per 100 samples
+    window.request_pause()
     window.request_config_change({"learning_rate": 0.002})
-    qtbot.waitUntil(lambda: window.latest_snapshot.samples_seen == 3
+    qtbot.waitUntil(lambda: window.latest_snapshot.state == "paused"
                     and window.latest_snapshot.config.learning_rate == 0.002, timeout=WAIT_MS)
     window.redraw_now()
     curves = window.curves
@@ -308,6 +361,7 @@ def test_curves_smoothing_log_scale_and_hover_readout(qtbot, window):
     curves.log_y.setChecked(True)  # no warning (log of zero) and the view follows in decades
     assert curves.loss_plot.getAxis("left").logMode
     assert len(curves._event_lines) == 2, "one marker per plot for the learning-rate change"
+    assert "loss per addition" in curves.loss_plot.getAxis("left").labelText
     box = curves.loss_plot.getViewBox()
     curves.view.scene().sigMouseMoved.emit(box.sceneBoundingRect().center())
     assert curves.readout.text().startswith("at ") and "loss" in curves.readout.text()
@@ -332,7 +386,7 @@ def test_screenshot_of_a_missing_tab_is_refused(tmp_path, capsys):
 
 def test_a_view_in_a_hidden_dock_is_not_drawn_but_catches_up_when_shown(qtbot, window):
     view = CountingView()
-    window.add_tab(view, "Counting")
+    window.add_views((counting("Counting", view),))
     assert view.seen and set(view.seen) == {0}, "the visible tab is filled at once"
     shown = len(view.seen)
     drawn = []

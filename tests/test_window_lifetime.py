@@ -75,7 +75,10 @@ def test_a_disposed_window_survives_collections_during_the_events_after_it(tmp_p
 def test_the_hazard_dispose_avoids_is_real(tmp_path):
     """The same window only closed and dropped: its pending events reach it while the collector deletes it."""
     result = run_script("close", tmp_path)
-    assert result.returncode != 0 and "survived" not in result.stdout, (
+    # Either the collector deletes it inside one of its events and the process crashes, or connections held in C++
+    # (invisible to the collector) keep the closed window alive for good: a leak that only dispose ends.
+    crashed = result.returncode != 0 and "survived" not in result.stdout
+    assert crashed or "survived alive" in result.stdout, (
         "a closed, dropped window now survives a collection inside its own events: this PySide6 may have fixed "
         "the crash that explorer.main_window.dispose and tests/conftest.py work around")
 
@@ -85,11 +88,11 @@ def test_dispose_frees_a_window_with_every_view_its_worker_and_trainer(qapp):
     from PySide6.QtWidgets import QApplication
 
     from core.trainer import Trainer
-    from explorer.main_window import MainWindow, dispose, install_views
+    from explorer.main_window import MainWindow, dispose
 
     def open_and_dispose() -> tuple[weakref.ref, weakref.ref, weakref.ref]:
         window = MainWindow(Trainer(), restore_layout=False)
-        install_views(window)
+        window.add_views()
         window.show()
         QApplication.processEvents()  # drawn and shown
         refs = weakref.ref(window), weakref.ref(window.worker), weakref.ref(window.worker.trainer)

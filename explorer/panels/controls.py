@@ -1,5 +1,6 @@
-"""Hyperparameter controls. Live ones apply while training (coalesced, so a drag sends one change); the
-others need a reset and say so."""
+"""Hyperparameter controls. Live ones apply while training: a slider drag sends one change, when it is released
+(the hidden size: a shrink says first which units it would drop); keys send one after a short pause. A typed value
+out of range is refused with a message, never changed into another one. The others need a reset and say so."""
 
 from __future__ import annotations
 
@@ -9,27 +10,27 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QSlider,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from core import task
 from core.trainer import MAX_BATCH, TrainConfig
+from explorer.panels.inputs import CheckedDoubleSpinBox, CheckedSpinBox
 from explorer.snapshot import Snapshot
 
 HIDDEN_MAX = 128
 LR_MIN_LOG, LR_MAX_LOG = -4.0, 1.0  # learning-rate slider spans 1e-4 … 10
 LR_STEPS = 500  # slider positions: 100 per decade
-LR_MAX_TYPED = 1e4  # what TrainConfig accepts; the slider stops at 10 but the box may go further
-DEBOUNCE_MS = 120  # a slider drag or typing sends one change after this pause
+DEBOUNCE_MS = 120  # keys on a slider send one change after this pause ...
+HIDDEN_DEBOUNCE_MS = 700  # ... and on the hidden size this one (each change resizes the model)
+WARNING_STYLE = "color: #b45f06"
 OPTIMIZER_LABELS = {"sgd": "SGD", "momentum": "SGD + momentum", "adam": "Adam"}
 INIT_LABELS = {"seed": "normal (notebook)", "pytorch": "uniform ±1/√H (PyTorch)"}
 MODEL_LABELS = {"lstm": "LSTM", "rnn": "plain RNN (tanh)"}
@@ -47,15 +48,14 @@ def position_to_lr(position: int) -> float:
 
 
 def parse_learning_rate(text: str) -> tuple[float | None, str]:
-    """(value, "") or (None, what is wrong)."""
+    """(value, "") or (None, what is wrong): a number in the slider's range, 0.0001 … 10."""
     try:
         value = float(text.strip())
     except ValueError:
         return None, f"“{text.strip()}” is not a number"
-    if not math.isfinite(value) or value <= 0:
-        return None, "must be a number above 0"
-    if value > LR_MAX_TYPED:
-        return None, f"at most {LR_MAX_TYPED:g}"
+    low, high = 10**LR_MIN_LOG, 10**LR_MAX_LOG
+    if not math.isfinite(value) or not low <= value <= high:
+        return None, f"{text.strip()} is outside {low:g} … {high:g}"
     return value, ""
 
 
@@ -63,6 +63,7 @@ class ControlsPanel(QWidget):
     """Left panel. Emits sigLiveChange({name: value}) for live settings; reset_config() collects the rest."""
 
     sigLiveChange = Signal(object)  # dict of TrainConfig.LIVE names -> values
+    sigRefused = Signal(str)  # a typed value out of range, refused: what and why
 
     def __init__(self, config: TrainConfig | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -71,6 +72,8 @@ class ControlsPanel(QWidget):
         self._pending: dict[str, object] = {}  # live changes waiting for the debounce timer
         self._debounce = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
         self._debounce.timeout.connect(self._send_pending)
+        self._hidden_timer = QTimer(self, singleShot=True, interval=HIDDEN_DEBOUNCE_MS)
+        self._hidden_timer.timeout.connect(self._send_hidden)
 
         # live settings
         self.hidden = QSlider(Qt.Orientation.Horizontal)
@@ -78,15 +81,19 @@ class ControlsPanel(QWidget):
         self.hidden.setToolTip("Number of LSTM units. Changing it keeps what was learned: existing units keep their "
                                "weights, new units start near zero, removed units are dropped.")
         self.hidden_value = QLabel()
+        self.hidden_note = QLabel()  # what a change would do, while it waits for the release
+        self.hidden_note.setWordWrap(True)
+        self.hidden_note.setStyleSheet(WARNING_STYLE)
+        self.hidden_note.hide()
         self.hidden.valueChanged.connect(self._on_hidden)
-        self.hidden.sliderReleased.connect(self._send_pending)
+        self.hidden.sliderReleased.connect(self._send_hidden)
 
         self.lr = QSlider(Qt.Orientation.Horizontal)
         self.lr.setRange(0, LR_STEPS)
         self.lr.setToolTip("Learning rate on a log scale from 0.0001 to 10. Applies at the next step.")
         self.lr_edit = QLineEdit()
         self.lr_edit.setFixedWidth(64)
-        self.lr_edit.setToolTip("Type a learning rate and press Enter (any number above 0)")
+        self.lr_edit.setToolTip("Type a learning rate (0.0001 … 10) and press Enter")
         self.lr_error = QLabel()
         self.lr_error.setStyleSheet("color: #c62828")
         self.lr_error.setWordWrap(True)
@@ -102,30 +109,23 @@ class ControlsPanel(QWidget):
                                   "afresh but keeps the weights.")
         self.optimizer.currentIndexChanged.connect(self._on_optimizer)
 
-        self.batch = QSpinBox()
-        self.batch.setRange(1, MAX_BATCH)
-        self.batch.setKeyboardTracking(False)
+        self.batch = CheckedSpinBox("batch size", 1, MAX_BATCH)
         self.batch.setToolTip("Samples per weight update; 1 = online learning, one addition at a time, as the "
                               "original notebook")
         self.batch.valueChanged.connect(self._on_batch)
 
         self.clip_on = QCheckBox("clip at")
         self.clip_on.setToolTip("Scale gradients down when their global L2 norm exceeds this value")
-        self.clip = QDoubleSpinBox()
-        self.clip.setRange(0.01, 1000.0)
-        self.clip.setDecimals(2)
+        self.clip = CheckedDoubleSpinBox("gradient clip", 0.01, 1000.0)
         self.clip.setValue(1.0)
-        self.clip.setKeyboardTracking(False)
         self.clip.setToolTip("Largest global gradient norm allowed when clipping is on")
         self.clip_on.toggled.connect(self._on_clip)
         self.clip.valueChanged.connect(self._on_clip)
 
         # settings that need a reset
-        self.seed = QSpinBox()
-        self.seed.setRange(0, 2**31 - 1)
+        self.seed = CheckedSpinBox("seed", 0, 2**31 - 1)
         self.seed.setToolTip("Seeds the initial weights and the training samples. Applies on Reset.")
-        self.n_bits = QSpinBox()
-        self.n_bits.setRange(task.MIN_BITS, task.MAX_BITS)
+        self.n_bits = CheckedSpinBox("bits", task.MIN_BITS, task.MAX_BITS)
         self.n_bits.setToolTip("Bits per number (sequence length); operands are below 2^(bits−1). Applies on Reset.")
         self.init = QComboBox()
         for name, label in INIT_LABELS.items():
@@ -142,7 +142,13 @@ class ControlsPanel(QWidget):
                               "(no gates, no cell: its memory is h alone). Applies on Reset.")
         self.reset_note = QLabel()
         self.reset_note.setWordWrap(True)
-        self.reset_note.setStyleSheet("color: #b45f06")
+        self.reset_note.setStyleSheet(WARNING_STYLE)
+        self.refused = QLabel()  # the last typed value refused, and why
+        self.refused.setWordWrap(True)
+        self.refused.setStyleSheet("color: #c62828")
+        self.refused.hide()
+        for box in (self.batch, self.clip, self.seed, self.n_bits):
+            box.sigRefused.connect(self._refuse)
         for widget in (self.seed, self.n_bits):
             widget.valueChanged.connect(self._show_reset_note)
         for widget in (self.init, self.dtype, self.model):
@@ -156,6 +162,7 @@ class ControlsPanel(QWidget):
         form = QFormLayout(live)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         form.addRow("hidden units", _row(self.hidden, self.hidden_value))
+        form.addRow("", self.hidden_note)
         form.addRow("learning rate", _row(self.lr, self.lr_edit))
         form.addRow("", self.lr_error)
         form.addRow("optimizer", self.optimizer)
@@ -175,6 +182,7 @@ class ControlsPanel(QWidget):
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.refused)
         layout.addWidget(live)
         layout.addWidget(reset)
         layout.addStretch(1)
@@ -193,6 +201,7 @@ class ControlsPanel(QWidget):
         """Show the trainer's settings again (after a change was refused)."""
         self._pending.clear()
         self._debounce.stop()
+        self._hidden_timer.stop()
         self._show_config(self._config, everything=False)
 
     def reset_config(self, base: TrainConfig | None = None) -> TrainConfig:
@@ -215,7 +224,8 @@ class ControlsPanel(QWidget):
 
     # ---- showing settings -----------------------------------------------------------------------------------
     def _show_config(self, config: TrainConfig, everything: bool) -> None:
-        editing = self._debounce.isActive() or self.hidden.isSliderDown() or self.lr.isSliderDown()
+        editing = (self._debounce.isActive() or self._hidden_timer.isActive() or self.hidden.isSliderDown()
+                   or self.lr.isSliderDown())
         widgets = [self.hidden, self.lr, self.lr_edit, self.optimizer, self.batch, self.clip_on, self.clip,
                    self.seed, self.n_bits, self.init, self.dtype, self.model]
         for widget in widgets:
@@ -242,6 +252,8 @@ class ControlsPanel(QWidget):
             for widget in widgets:
                 widget.blockSignals(False)
         self.hidden_value.setText(str(self.hidden.value()))
+        if not editing:
+            self.hidden_note.hide()
         self.clip.setEnabled(self.clip_on.isChecked())
         self._show_reset_note()
 
@@ -253,6 +265,7 @@ class ControlsPanel(QWidget):
     # ---- live changes ---------------------------------------------------------------------------------------
     def _queue(self, name: str, value: object, at_once: bool = False) -> None:
         self._pending[name] = value
+        self.refused.hide()
         if at_once:
             self._send_pending()
         else:
@@ -266,8 +279,30 @@ class ControlsPanel(QWidget):
             self.sigLiveChange.emit(changes)
 
     def _on_hidden(self, value: int) -> None:
+        """Shows what the change would do; it is sent on release (a drag) or after a pause (keys, wheel)."""
         self.hidden_value.setText(str(value))
-        self._queue("hidden_size", value)
+        current = self._config.hidden_size
+        if value < current:
+            dropped = f"unit {value}" if value == current - 1 else f"units {value}–{current - 1}"
+            self.hidden_note.setText(f"{current} → {value}: drops {dropped} and what they learned "
+                                     "(Ctrl+Z brings them back)")
+        elif value > current:
+            self.hidden_note.setText(f"{current} → {value}: adds {value - current} new unit"
+                                     f"{'s' if value - current > 1 else ''} (starting near zero)")
+        self.hidden_note.setVisible(value != current)
+        if not self.hidden.isSliderDown():
+            self._hidden_timer.start()
+
+    def _send_hidden(self) -> None:
+        self._hidden_timer.stop()
+        self.hidden_note.hide()
+        if self.hidden.value() != self._config.hidden_size:
+            self._queue("hidden_size", self.hidden.value(), at_once=True)
+
+    def _refuse(self, message: str) -> None:
+        self.refused.setText(f"⚠ {message[0].upper()}{message[1:]}.")
+        self.refused.show()
+        self.sigRefused.emit(message)
 
     def _on_lr_slider(self, position: int) -> None:
         value = position_to_lr(position)
@@ -280,6 +315,7 @@ class ControlsPanel(QWidget):
         if value is None:
             self.lr_error.setText(f"Learning rate not changed: {problem}.")
             self.lr_error.show()
+            self.sigRefused.emit(f"learning rate not changed: {problem}")
             return
         self.lr_error.hide()
         self.lr.blockSignals(True)

@@ -1,10 +1,11 @@
-"""Training curves: loss and average bit error, and held-out exact-sum accuracy, against samples seen."""
+"""Training curves: loss per addition and average bit error, and held-out exact-sum accuracy, against samples seen;
+a marker at every event (a setting changed, solved, no longer solved, diverged)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSizePolicy, QSlider, QVBoxLayout, QWidget
 
 from explorer.panels import GraphicsLayoutWidget, configure_pyqtgraph, outward_ticks, panel_title
@@ -16,8 +17,15 @@ ACCURACY_COLOR = "#2ca02c"
 EVENT_COLOR = (110, 110, 110)
 DIVERGED_COLOR = (214, 39, 40)
 SOLVED_COLOR = (44, 160, 44)
+UNSOLVED_COLOR = (230, 120, 0)
 LOG_FLOOR = 1e-6  # log-y cannot show zero; values are drawn no lower than this
-REDRAW_MS = 400  # the curves change slowly: new points are drawn at most this often
+SOLVED_STYLE = "color: #1b5e20; font-weight: bold;"
+UNSOLVED_STYLE = "color: #b45f06; font-weight: bold;"
+
+
+def solved_text(solved_at: tuple[int, float]) -> str:
+    samples, seconds = solved_at
+    return f"solved after {samples:,} samples in {seconds:.1f} s of training"
 
 
 def nice_ceiling(value: float) -> float:
@@ -49,16 +57,12 @@ class CurvesPanel(QWidget):
         self._history_key: tuple = ()
         self._events_drawn: list[tuple[int, str]] = []
         self._event_lines: list[tuple[pg.PlotItem, pg.InfiniteLine]] = []
-        self._solved_drawn: tuple[int, float] | None = None
         # The view follows the run in steps (so axes are not regenerated every frame) until the user pans or
         # zooms; the A button in a plot's corner resumes following.
         self._follow = True
         self._x_limit = 0.0
         self._y_range: tuple[float, float] | None = None
         self.extra_x_extent = 0.0  # samples that other curves drawn here (earlier runs) reach: kept in view too
-        self._curves_pending = False
-        self._redraw_timer = QTimer(self, singleShot=True, interval=REDRAW_MS)
-        self._redraw_timer.timeout.connect(self._draw_pending)
 
         self.smoothing = QSlider(Qt.Orientation.Horizontal)
         self.smoothing.setRange(1, 100)
@@ -69,6 +73,11 @@ class CurvesPanel(QWidget):
         self.smoothing_value.setMinimumWidth(60)
         self.log_y = QCheckBox("log y")
         self.log_y.setToolTip("Logarithmic scale for loss and bit error")
+        self.solved_label = QLabel()  # when every sum was first right, and whether they still are
+        self.solved_label.setToolTip("Counted by the trainer at its check (every 100 samples) that first found every "
+                                     "sum right; the time is time spent training (not evaluating or drawing)")
+        self.solved_label.hide()
+        self._solved_shown: tuple | None = None
         self.readout = QLabel("Hover over the curves to read exact values.")
         self.readout.setToolTip("Exact (unsmoothed) values at the sample count under the mouse pointer")
         self.readout.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
@@ -83,6 +92,7 @@ class CurvesPanel(QWidget):
         header.addWidget(self.smoothing_value)
         header.addWidget(self.log_y)
         header.addSpacing(12)
+        header.addWidget(self.solved_label)
         header.addWidget(self.readout, 1)
 
         self.view = GraphicsLayoutWidget()
@@ -90,7 +100,7 @@ class CurvesPanel(QWidget):
         self.view.setMinimumHeight(120)
         self.loss_plot = self.view.addPlot(row=0, col=0)
         self.accuracy_plot = self.view.addPlot(row=0, col=1)
-        self.loss_plot.setTitle(f"<span style='color:{LOSS_COLOR}'>loss (cross-entropy)</span> and "
+        self.loss_plot.setTitle(f"<span style='color:{LOSS_COLOR}'>loss per addition</span> and "
                                 f"<span style='color:{BIT_ERROR_COLOR}'>average bit error |y − p|</span>",
                                 size="10pt")
         self.accuracy_plot.setTitle("Held-out exact-sum accuracy", size="10pt")
@@ -100,7 +110,7 @@ class CurvesPanel(QWidget):
             plot.getAxis("left").enableAutoSIPrefix(False)
             outward_ticks(plot)  # and no grid: both would repaint the axes with every new point
             plot.setMenuEnabled(False)
-        self.loss_plot.setLabel("left", "mean per bit")
+        self.loss_plot.setLabel("left", "loss per addition · bit error")
         self.accuracy_plot.setLabel("left", "exactly right (%)")
         self.accuracy_plot.setXLink(self.loss_plot)
         self.accuracy_plot.setYRange(0, 100, padding=0.03)
@@ -121,7 +131,8 @@ class CurvesPanel(QWidget):
             plot.addItem(line, ignoreBounds=True)
             self.crosshairs.append(line)
         self.view.scene().sigMouseMoved.connect(self._on_mouse_moved)
-        self.view.setToolTip("Loss: mean binary cross-entropy per output bit. Bit error: mean |true bit − p|.\n"
+        self.view.setToolTip("Loss per addition: binary cross-entropy summed over the sum's bits (what training "
+                             "minimises). Bit error: mean |true bit − p| per bit.\n"
                              "Drag to pan, wheel to zoom; the A button in a corner fits the view again.")
 
         layout = QVBoxLayout(self)
@@ -138,29 +149,23 @@ class CurvesPanel(QWidget):
         if key != self._history_key:
             self._history_key = key
             self._history = history
-            if not self._redraw_timer.isActive():  # draw now, then at most every REDRAW_MS
-                self._draw_curves()
-                self._redraw_timer.start()
-            else:
-                self._curves_pending = True
-        if list(snapshot.events) != self._events_drawn or snapshot.solved_at != self._solved_drawn:
-            self._draw_events(list(snapshot.events), snapshot.solved_at)
+            self._draw_curves()
+        if list(snapshot.events) != self._events_drawn:
+            self._draw_events(list(snapshot.events))
+        solved = (snapshot.solved_at, snapshot.solved_now)
+        if solved != self._solved_shown:
+            self._solved_shown = solved
+            self.solved_label.setVisible(snapshot.solved_at is not None)
+            if snapshot.solved_at is not None:
+                again = "" if snapshot.solved_now else " · no longer solved"
+                self.solved_label.setText(solved_text(snapshot.solved_at) + again)
+                self.solved_label.setStyleSheet(SOLVED_STYLE if snapshot.solved_now else UNSOLVED_STYLE)
 
     def set_extra_x_extent(self, samples: float) -> None:
         """Keep samples 0 … samples in view as well (curves of earlier runs), and fit the view again."""
         self.extra_x_extent = float(samples)
         self._x_limit = 0.0
         self._draw_curves()
-
-    def flush(self) -> None:
-        """Draw points still waiting for the throttle now (for a screenshot)."""
-        self._draw_pending()
-
-    def _draw_pending(self) -> None:
-        if self._curves_pending:
-            self._curves_pending = False
-            self._draw_curves()
-            self._redraw_timer.start()
 
     # ---- drawing --------------------------------------------------------------------------------------------
     def _draw_curves(self) -> None:
@@ -212,18 +217,14 @@ class CurvesPanel(QWidget):
         for plot in (self.loss_plot, self.accuracy_plot):
             plot.getAxis("left").setTickSpacing()
 
-    def _draw_events(self, events: list[tuple[int, str]], solved_at: tuple[int, float] | None) -> None:
+    def _draw_events(self, events: list[tuple[int, str]]) -> None:
         """Vertical markers with labels; rebuilt only when the list changes (a new event, or a reset)."""
-        if events[: len(self._events_drawn)] != self._events_drawn or solved_at != self._solved_drawn:
+        if events[: len(self._events_drawn)] != self._events_drawn:
             for plot, line in self._event_lines:
                 plot.removeItem(line)
             self._event_lines = []
             self._events_drawn = []
-            self._solved_drawn = None
-        marks = [(samples, text, DIVERGED_COLOR if text == "diverged" else EVENT_COLOR)
-                 for samples, text in events[len(self._events_drawn):]]
-        if solved_at is not None and self._solved_drawn is None:
-            marks.append((solved_at[0], "solved", SOLVED_COLOR))
+        marks = [(samples, text, event_color(text)) for samples, text in events[len(self._events_drawn):]]
         for samples, text, color in marks:
             slot = len(self._event_lines) // 2
             for plot, labelled in ((self.loss_plot, True), (self.accuracy_plot, False)):
@@ -235,7 +236,6 @@ class CurvesPanel(QWidget):
                 plot.addItem(line, ignoreBounds=True)
                 self._event_lines.append((plot, line))
         self._events_drawn = list(events)
-        self._solved_drawn = solved_at
 
     def _on_smoothing(self, value: int) -> None:
         self.smoothing_value.setText("off" if value == 1 else f"{value} points")
@@ -266,8 +266,22 @@ class CurvesPanel(QWidget):
             line.hide()
 
 
+def event_color(text: str) -> tuple[int, int, int]:
+    if text.startswith("diverged"):
+        return DIVERGED_COLOR
+    if text.startswith("no longer solved"):
+        return UNSOLVED_COLOR
+    if text.startswith("solved"):
+        return SOLVED_COLOR
+    return EVENT_COLOR
+
+
 def short_event(text: str) -> str:
     """A compact marker label: 'learning rate 0.1 -> 0.3' becomes 'lr 0.1→0.3'."""
+    if text.startswith("solved:"):
+        return "solved"
+    if text.startswith("diverged"):
+        return "diverged"
     for long, short in (("learning rate", "lr"), ("hidden size", "H"), ("batch size", "batch"),
                         ("clip norm", "clip"), (" -> ", "→")):
         text = text.replace(long, short)

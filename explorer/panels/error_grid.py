@@ -9,13 +9,20 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtGui import QPen
+from PySide6.QtWidgets import QGraphicsRectItem, QHBoxLayout, QLabel, QSizePolicy, QStackedWidget, QVBoxLayout, QWidget
 
-from core import task
+from core import insights, task
 from core.insights import GRID_MAX_BITS, ErrorGrid, Measured
+from core.trainer import Trainer
+from explorer.analyses import Analysis
 from explorer.panels import BIT_AXIS_LABEL, GraphicsLayoutWidget, bit_ticks, configure_pyqtgraph, panel_title
+from explorer.views import TabView, ViewContext
 
 ANALYSIS = "error_grid"  # snapshot.analyses key: a Measured holding an ErrorGrid
+TITLE = "Error grid"
+TOOLTIP = "Every operand pair coloured by its number of wrong bits; click a pair to step through it"
+FOCUS_COLOR = "#00a0ff"
 RIGHT_COLOR = "#dcebdc"  # every bit right: a pale green, so the mistakes stand out
 WRONG_BAR_COLOR = "#d62728"
 
@@ -73,6 +80,15 @@ class ErrorGridView(QWidget):
         self.colorbar = pg.ColorBarItem(values=(-0.5, 8.5), colorMap=wrong_bits_colormap(8), interactive=False,
                                         width=12, label="wrong bits")
         self.colorbar.setImageItem(self.image, insert_in=self.plot)
+        self.focus_mark = QGraphicsRectItem()  # the focus addition's cell
+        pen = QPen(pg.mkColor(FOCUS_COLOR))
+        pen.setWidth(2)
+        pen.setCosmetic(True)
+        self.focus_mark.setPen(pen)
+        self.focus_mark.setZValue(10)
+        self.focus_mark.setToolTip("The addition in focus: shown in the heatmaps and the step-through")
+        self.focus_mark.hide()
+        self.plot.addItem(self.focus_mark, ignoreBounds=True)
         self.readout = QLabel("Point at a cell to read its addition; click it to step through it.")
         self.readout.setWordWrap(True)
         self.readout.setToolTip("The addition under the mouse pointer; sums in bits read MSB first, as written")
@@ -110,6 +126,15 @@ class ErrorGridView(QWidget):
             ticks = [[(float(v), str(v)) for v in range(0, side + 1, step)], []]
             self.plot.getAxis("bottom").setTicks(ticks)
             self.plot.getAxis("left").setTicks(ticks)
+
+    def mark_focus(self, operands: tuple[int, int] | None) -> None:
+        """Outline the cell of the focus addition (None: no mark)."""
+        if operands is None or self.grid is None or not all(0 <= v < self.grid.side for v in operands):
+            self.focus_mark.hide()
+            return
+        a, b = operands
+        self.focus_mark.setRect(QRectF(a - 0.5, b - 0.5, 2, 2))  # a little larger than the cell: visible at any zoom
+        self.focus_mark.show()
 
     def pair_at(self, scene_position) -> tuple[int, int] | None:
         """(a, b) of the cell under a scene position, or None outside the grid."""
@@ -209,6 +234,7 @@ class ErrorGridPanel(QWidget):
             self.title.setText(f"Error grid, all {pairs:,} pairs at {grid.n_bits} bits: {right:,} sums right "
                                f"({100 * grid.accuracy:.1f} %) · at {samples:,} samples{knocked}")
             self.grid_view.show_grid(grid)
+            self.grid_view.mark_focus(snapshot.focus.operands if hasattr(snapshot, "focus") else None)
             return
         self.pages.setCurrentWidget(self.summary_view)
         total = task.operand_limit(grid.n_bits) ** 2
@@ -224,3 +250,16 @@ class ErrorGridPanel(QWidget):
         self.histogram_plot.setRange(xRange=(-0.6, grid.n_bits + 0.6), yRange=(0, 100), padding=0.02)
         self.position_plot.setRange(xRange=(-0.6, grid.n_bits - 0.4),
                                     yRange=(0, max(1.0, 100.0 * float(grid.position_error.max()))), padding=0.05)
+
+
+def compute(trainer: Trainer, unit_scale: np.ndarray | None) -> ErrorGrid:
+    return insights.error_grid(trainer.params, trainer.config.n_bits, unit_scale)
+
+
+ANALYSES = (Analysis(ANALYSIS, compute, period_s=1.0),)
+
+
+def view(context: ViewContext) -> TabView:
+    panel = ErrorGridPanel()
+    panel.sigPairClicked.connect(context.look_at)
+    return TabView(TITLE, panel, TOOLTIP, ANALYSES)

@@ -20,9 +20,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core import insights
 from core.insights import GradientCheck, GradientNorms, Measured
+from core.trainer import Trainer
+from explorer.analyses import Analysis
 from explorer.panels import BIT_AXIS_LABEL, GraphicsLayoutWidget, bit_ticks, configure_pyqtgraph, panel_title
+from explorer.views import TabView, ViewContext
 
+TITLE = "Gradients"
+TOOLTIP = "Gradient norm per bit position, gradient clipping, and a finite-difference gradient check"
 ANALYSIS = "gradients"  # snapshot.analyses key: a Measured holding GradientNorms
 CHECK_ANALYSIS = "gradient_check"  # a Measured holding a GradientCheck, its request number the button press
 HIDDEN_COLOR = "#1f77b4"
@@ -235,3 +241,23 @@ class GradientsPanel(QWidget):
             if self.result.cell is not None:
                 self.cell_curve.setData(np.arange(len(self.result.cell)), np.maximum(self.result.cell, floor))
         self.plot.enableAutoRange(axis="y")
+
+
+def compute(trainer: Trainer, unit_scale: np.ndarray | None) -> GradientNorms:
+    # Gradients are about training, which runs on the intact weights: the knockout mask does not apply.
+    return insights.gradient_norms(trainer.params, trainer.config.n_bits, batch_size=trainer.config.batch_size)
+
+
+def compute_check(trainer: Trainer, unit_scale: np.ndarray | None) -> GradientCheck:
+    return insights.gradient_check(trainer.params, trainer.config.n_bits)
+
+
+ANALYSES = (Analysis(ANALYSIS, compute, period_s=1.0, settings=("batch_size",)),
+            Analysis(CHECK_ANALYSIS, compute_check, period_s=0.0, on_request=True))
+
+
+def view(context: ViewContext) -> TabView:
+    panel = GradientsPanel()
+    panel.sigClipChanged.connect(context.controller.change)
+    panel.sigCheckRequested.connect(lambda number: context.controller.request(CHECK_ANALYSIS, number))
+    return TabView(TITLE, panel, TOOLTIP, ANALYSES)

@@ -1,5 +1,6 @@
-"""Inside the model for one probe addition: gates i, f, g, o, cell c and hidden h as unit × bit-position heatmaps
-(h only for the plain RNN), p(sum bit) per position, and the addition written out as bits."""
+"""Inside the model for the focus addition: gates i, f, g, o, cell c and hidden h as unit × bit-position heatmaps
+(h only for the plain RNN), p(sum bit) per position, and the addition written out as bits. The focus step is marked
+in every one, and the carry finder's units beside the heatmap rows."""
 
 from __future__ import annotations
 
@@ -8,23 +9,24 @@ import html
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, QSizeF, Qt, QTimer, Signal
-from PySide6.QtGui import QCursor, QGuiApplication, QImage, QPen, QPixmap
+from PySide6.QtGui import QBrush, QCursor, QGuiApplication, QImage, QPainterPath, QPen, QPixmap, QPolygonF
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QGraphicsEllipseItem,
     QGraphicsItem,
+    QGraphicsPathItem,
     QGraphicsPixmapItem,
     QGraphicsRectItem,
     QHBoxLayout,
     QLabel,
     QSizePolicy,
-    QSpinBox,
     QToolTip,
     QVBoxLayout,
     QWidget,
 )
 
 from core import task
+from core.insights import Measured
 from explorer.panels import (
     BIT_AXIS_LABEL,
     GraphicsLayoutWidget,
@@ -36,6 +38,7 @@ from explorer.panels import (
     unclipped,
     unit_tick_spacing,
 )
+from explorer.panels.inputs import CheckedSpinBox
 from explorer.snapshot import Snapshot
 
 # name -> (title, colormap, levels). The sigmoid gates i, f, o are in [0, 1]: sequential map. g = tanh(.) is in
@@ -53,6 +56,9 @@ NO_GATES_TOOLTIP = ("The plain RNN has no gates and no cell state: its only memo
                     "by tanh and mixed by the same weights at every bit.\nChoose the LSTM and Reset to look at gates.")
 STATE_ROW = ("c", "h")
 HIGHLIGHT_COLOR = (220, 30, 30)
+CARRY_COLOR = "#d62728"
+MARK_COLUMN = 0.55  # width (in bit columns) of the strip left of each heatmap where carry units are marked
+CARRY_ANALYSIS = "carry"  # the carry finder's result in snapshot.analyses (see panels.stepthrough)
 UNLIMITED = 16_777_215.0  # Qt's largest widget size (QWIDGETSIZE_MAX)
 WRONG_COLOR = "#d62728"
 RIGHT_COLOR = "#2c7fb8"
@@ -125,11 +131,16 @@ class _Heatmap:
         self.step_mark.setZValue(10)
         self.step_mark.hide()
         plot.addItem(self.step_mark)
-        self.unit_marks = pg.PlotDataItem(pen=pg.mkPen(HIGHLIGHT_COLOR, width=2), connect="pairs")
+        # Carry units: triangles in a strip left of the image, pointing at their rows (beside them, never over the
+        # values). A plain Qt path: painted without running Python.
+        self.unit_marks = QGraphicsPathItem()
+        self.unit_marks.setBrush(QBrush(pg.mkColor(CARRY_COLOR)))
+        self.unit_marks.setPen(QPen(Qt.PenStyle.NoPen))
         self.unit_marks.setZValue(10)
-        self.unit_marks.curve.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)  # redrawn when moved
-        self.unit_marks.hide()  # hidden while it marks nothing: not even asked for its bounds on each paint
-        plot.addItem(self.unit_marks)
+        self.unit_marks.hide()
+        plot.addItem(self.unit_marks, ignoreBounds=True)
+        for side in ("left", "bottom"):
+            plot.getAxis(side).enableAutoSIPrefix(False)  # unit numbers, not "unit (x0.001)"
         self.shape = (0, 0)
 
     def set_values(self, values: np.ndarray) -> bool:
@@ -139,10 +150,10 @@ class _Heatmap:
         if values.shape != self.shape:
             self.shape = values.shape
             units, steps = values.shape
-            self.plot.setRange(xRange=(-0.5, steps - 0.5), yRange=(-0.5, units - 0.5), padding=0)
+            self.plot.setRange(xRange=(-0.5 - MARK_COLUMN, steps - 0.5), yRange=(-0.5, units - 0.5), padding=0)
             self.plot.getAxis("bottom").setTicks(bit_ticks(steps))
-            major, minor = unit_tick_spacing(units)
-            self.plot.getAxis("left").setTickSpacing(major, minor)
+            major, _ = unit_tick_spacing(units)
+            self.plot.getAxis("left").setTicks([[(float(u), str(u)) for u in range(0, units, int(major))], []])
             return True
         return False
 
@@ -172,18 +183,21 @@ class _Heatmap:
         self.step_mark.show()
 
     def mark_units(self, units: list[int]) -> None:
-        rows, steps = self.shape
+        rows, _steps = self.shape
         chosen = [u for u in units if 0 <= u < rows]
         if not chosen:
-            self.unit_marks.setData([], [])
             self.unit_marks.hide()
             return
-        xs, ys = [], []
-        for u in chosen:  # a box around each row: top and bottom edges as line pairs
-            for y in (u - 0.5, u + 0.5):
-                xs += [-0.5, steps - 0.5]
-                ys += [y, y]
-        self.unit_marks.setData(xs, ys)
+        path = QPainterPath()
+        left, tip = -0.5 - 0.9 * MARK_COLUMN, -0.5 - 0.1 * MARK_COLUMN
+        half = min(0.45, max(0.3, 0.04 * rows))  # at many units a row is thin: the mark may spill over a neighbour
+        for u in chosen:
+            path.addPolygon(QPolygonF([pg.QtCore.QPointF(left, u - half), pg.QtCore.QPointF(tip, u),
+                                       pg.QtCore.QPointF(left, u + half)]))
+            path.closeSubpath()
+        self.unit_marks.setPath(path)
+        self.unit_marks.setToolTip("carry unit" + ("s " if len(chosen) > 1 else " ")
+                                   + ", ".join(str(u) for u in chosen) + " (carry finder, in the Step through tab)")
         self.unit_marks.show()
 
 
@@ -196,27 +210,29 @@ class _SteadyTextItem(pg.LabelItem):
 
 
 class HeatmapPanel(QWidget):
-    """Gates, cell and hidden state of every unit at every bit position for the probe addition."""
+    """Gates, cell and hidden state of every unit at every bit position for the focus addition."""
 
-    sigProbeRequested = Signal(int, int)  # the user picked another probe addition
+    sigProbeRequested = Signal(int, int)  # the user typed another addition to look at
+    sigRefused = Signal(str)  # an operand typed out of range, refused: why
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         configure_pyqtgraph()
         self._snapshot: Snapshot | None = None
-        self._step: int | None = None
+        self._step: int | None = 3
         self._units: list[int] = []
+        self._carry_result: object = None
         self._bit_rows_key: tuple | None = None
 
         self.title = SteadyLabel("Inside the LSTM")  # new text every frame: must not relayout the plots
         make_title(self.title.label)
         self.title.setFixedHeight(self.title.label.sizeHint().height() + 4)
-        self.probe_a = QSpinBox()
-        self.probe_b = QSpinBox()
+        self.probe_a = CheckedSpinBox("the first operand", 0, task.operand_limit(8) - 1)
+        self.probe_b = CheckedSpinBox("the second operand", 0, task.operand_limit(8) - 1)
         for box, which in ((self.probe_a, "first"), (self.probe_b, "second")):
-            box.setRange(0, task.operand_limit(8) - 1)
-            box.setToolTip(f"The {which} operand of the probe addition traced in these heatmaps")
-            box.setKeyboardTracking(False)
+            box.setToolTip(f"The {which} operand of the addition in focus: traced in these heatmaps and in the "
+                           "step-through")
+            box.sigRefused.connect(self.sigRefused)
         self.probe_a.setValue(45)
         self.probe_b.setValue(67)
         self._probe_timer = QTimer(self, singleShot=True, interval=150)
@@ -235,7 +251,7 @@ class HeatmapPanel(QWidget):
         header = QHBoxLayout()
         header.addWidget(self.title, 1)
         header.addSpacing(12)
-        header.addWidget(QLabel("probe"))
+        header.addWidget(QLabel("addition"))
         header.addWidget(self.probe_a)
         header.addWidget(QLabel("+"))
         header.addWidget(self.probe_b)
@@ -348,10 +364,7 @@ class HeatmapPanel(QWidget):
                     box.blockSignals(True)
                     box.setValue(value)
                     box.blockSignals(False)
-        verdict = "right" if trace.predicted == trace.true_sum else "wrong"
-        model = "the LSTM" if trace.gated else "the plain RNN (no gates, no cell: h is all it keeps)"
-        self.title.setText(f"Inside {model}: {trace.a} + {trace.b} = {trace.true_sum}, predicted {trace.predicted}"
-                           f" ({verdict})")
+        self._show_title(trace)
         reshaped = False
         for name, values in trace.gates().items():
             reshaped |= self.maps[name].set_values(values.T)  # (T, H) -> (H, T): units down, bit positions across
@@ -360,9 +373,30 @@ class HeatmapPanel(QWidget):
         reshaped |= self.maps["h"].set_values(trace.hidden[1:].T)
         self._update_probs(trace)
         self._update_bit_rows(trace)
-        if reshaped:  # the marks are drawn in data coordinates: place them again for the new shape
-            self.highlight_units(self._units)
+        result = snapshot.analyses.get(CARRY_ANALYSIS)
+        units = self._units
+        if result is not self._carry_result or reshaped:
+            self._carry_result = result
+            current = CARRY_ANALYSIS not in snapshot.pending and isinstance(result, Measured)
+            units = result.value.carriers() if current else []
+        if reshaped or units != self._units:  # the marks are drawn in data coordinates: again for a new shape
+            self.highlight_units(units)
+        if reshaped:
             self.highlight_step(self._step)
+
+    def focus_changed(self, focus: object) -> None:
+        """The focus step moved: marked at once (new operands come with the next snapshot's trace)."""
+        if focus.step != self._step:
+            self.highlight_step(focus.step)
+            if self._snapshot is not None:
+                self._show_title(self._snapshot.probe)
+
+    def _show_title(self, trace: object) -> None:
+        verdict = "right" if trace.predicted == trace.true_sum else "wrong"
+        model = "the LSTM" if trace.gated else "the plain RNN (no gates, no cell: h is all it keeps)"
+        step = f" · step {self._step} marked" if self._step is not None else ""
+        self.title.setText(f"Inside {model}: {trace.a} + {trace.b} = {trace.true_sum}, predicted {trace.predicted}"
+                           f" ({verdict}){step}")
 
     def highlight_step(self, t: int | None) -> None:
         """Mark bit column t (LSB = 0) in every heatmap, the output plot and the bit rows; None clears it."""
@@ -378,7 +412,7 @@ class HeatmapPanel(QWidget):
             self._update_bit_rows(self._snapshot.probe)
 
     def highlight_units(self, units: list[int]) -> None:
-        """Outline these unit rows in every heatmap; [] clears."""
+        """Mark these unit rows (beside them) in every heatmap; [] clears."""
         self._units = [int(u) for u in units]
         for heatmap in self.maps.values():
             heatmap.mark_units(self._units)

@@ -1,6 +1,7 @@
 """Knockout: silence units (their cell state c and hidden state h set to 0 after every step) and watch what
 breaks. The knockout applies to evaluation only: accuracy, the error grid, the heatmaps and the step-through
-show the damaged model, while training continues on the intact weights. Undo (Ctrl+Z) walks back.
+show the damaged model, while training continues on the intact weights. Undo (here, or Ctrl+Z) walks back: the
+training thread keeps the knockout and its history, this panel shows and edits it.
 """
 
 from __future__ import annotations
@@ -8,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QGridLayout,
@@ -22,17 +22,22 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core import insights
 from core.insights import Knockout, Measured
-from explorer.panels import GraphicsLayoutWidget, configure_pyqtgraph, panel_title
+from core.trainer import Trainer
+from explorer.analyses import Analysis
+from explorer.panels import GraphicsLayoutWidget, configure_pyqtgraph, error_grid, panel_title
 from explorer.panels.error_grid import ErrorGridView, describe_knockout, grid_of
+from explorer.views import TabView, ViewContext
 
 ANALYSIS = "knockout"  # snapshot.analyses key: a Measured holding a Knockout
+TAB_TITLE = "Knockout"
+TOOLTIP = "Silence units and watch accuracy, the error grid and the step-through break"
 TITLE = "Knockout, for evaluation only: training continues on the intact weights"
 EVALUATION_ONLY = ("A knocked-out unit's cell state c and hidden state h are set to 0 (or multiplied by the factor "
                    "below) after every step. This applies to evaluation only: accuracy, the error grid, the heatmaps "
                    "and the step-through show the damaged model, while training continues on the intact weights.")
 BUTTONS_PER_ROW = 8
-MAX_UNDO = 200
 CONFIRM_SNAPSHOTS = 90  # snapshots to wait for the trainer to confirm a mask before trusting its word again
 INTACT_COLOR = "#1f77b4"
 KNOCKED_COLOR = "#d62728"
@@ -73,12 +78,13 @@ class KnockoutPanel(QWidget):
 
     sigUnitScale = Signal(object)  # (H,) mask or None: for the worker's set_unit_scale
     sigPairClicked = Signal(int, int)  # a cell of the small error grid: open it in the step-through
+    sigUndo = Signal()  # take back the last knockout change (the training thread keeps the history)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         configure_pyqtgraph()
         self.state = KnockoutState()
-        self.undo_stack: list[KnockoutState] = []
+        self.can_undo = False  # the training thread has a knockout change to take back
         self.hidden_size = 0
         self.result: Knockout | None = None
         self._awaiting: tuple[np.ndarray | None, int] | None = None  # (mask sent, snapshots seen since)
@@ -113,14 +119,11 @@ class KnockoutPanel(QWidget):
                                "them out, 0.5 weakens them, −1 inverts them")
         self.factor.valueChanged.connect(self._on_factor)
         self.undo_button = QPushButton("Undo")
-        self.undo_button.setToolTip("Back to the previous knockout (Ctrl+Z)")
+        self.undo_button.setToolTip("Back to the previous knockout (Ctrl+Z undoes the last change of any kind)")
         self.undo_button.clicked.connect(self.undo)
         self.restore_button = QPushButton("Restore all")
         self.restore_button.setToolTip("Bring every unit back (Undo returns to this knockout)")
         self.restore_button.clicked.connect(self.restore_all)
-        self.undo_shortcut = QShortcut(QKeySequence(QKeySequence.StandardKey.Undo), self)
-        self.undo_shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        self.undo_shortcut.activated.connect(self.undo)
         factor_label = QLabel("c, h")
         factor_label.setToolTip(self.factor.toolTip())
         button_row = QHBoxLayout()
@@ -201,6 +204,8 @@ class KnockoutPanel(QWidget):
         if hidden != self.hidden_size:
             self._set_hidden_size(hidden)
         self._follow_trainer(getattr(snapshot, "unit_scale", None))
+        self.can_undo = bool(getattr(snapshot, "knockout_undo", False))
+        self.undo_button.setEnabled(self.can_undo)
         analyses = getattr(snapshot, "analyses", {})
         measured = analyses.get(ANALYSIS)
         if isinstance(measured, Measured) and isinstance(measured.value, Knockout) and measured is not \
@@ -211,6 +216,7 @@ class KnockoutPanel(QWidget):
         self.grid_view.setVisible(grid is None or grid.exhaustive)
         if grid is not None and grid.exhaustive:
             self.grid_view.show_grid(grid)
+            self.grid_view.mark_focus(snapshot.focus.operands if hasattr(snapshot, "focus") else None)
 
     def toggle(self, unit: int) -> None:
         """Knock unit out, or bring it back if it is out."""
@@ -223,11 +229,10 @@ class KnockoutPanel(QWidget):
             self._apply(KnockoutState(frozenset(), self.state.factor))
 
     def undo(self) -> None:
-        """Back to the knockout before the last change (the factor too)."""
-        if not self.undo_stack:
-            return
-        self.state = self.undo_stack.pop()
-        self._send()
+        """Back to the knockout before the last change: asked of the training thread, which keeps the history; this
+        panel then follows the mask it applies."""
+        self._awaiting = None
+        self.sigUndo.emit()
 
     def unit_scale(self) -> np.ndarray | None:
         return self.state.unit_scale(self.hidden_size)
@@ -236,8 +241,6 @@ class KnockoutPanel(QWidget):
     def _apply(self, state: KnockoutState) -> None:
         if state == self.state:
             return
-        self.undo_stack.append(self.state)
-        del self.undo_stack[:-MAX_UNDO]
         self.state = state
         self._send()
 
@@ -260,9 +263,8 @@ class KnockoutPanel(QWidget):
         if same_mask(applied, mine):
             return
         if applied is None or applied.shape != (self.hidden_size,):
-            if applied is None and self.state.units:  # new weights: the knockout is gone, and so is its history
+            if applied is None and self.state.units:  # new weights or an undo: every unit is back
                 self.state = KnockoutState(frozenset(), self.state.factor)
-                self.undo_stack.clear()
                 self._sync_controls()
             elif mine is not None:  # stale shape after a resize: send ours again
                 self._send()
@@ -309,7 +311,7 @@ class KnockoutPanel(QWidget):
             self.factor.blockSignals(True)
             self.factor.setValue(self.state.factor)
             self.factor.blockSignals(False)
-        self.undo_button.setEnabled(bool(self.undo_stack))
+        self.undo_button.setEnabled(self.can_undo)
         self.restore_button.setEnabled(bool(self.state.units))
         self._color_bars()
 
@@ -363,3 +365,24 @@ class KnockoutPanel(QWidget):
         count = len(self.result.single_unit_accuracy)
         self.sweep_bars.setOpts(brushes=[pg.mkBrush(KNOCKED_COLOR if u in self.state.units else BAR_COLOR)
                                          for u in range(count)])
+
+
+def compute(trainer: Trainer, unit_scale: np.ndarray | None) -> Knockout:
+    return insights.knockout_effect(trainer.params, trainer.config.n_bits, unit_scale)
+
+
+# The small error grid of the knocked-out model is the error grid's analysis.
+ANALYSES = (Analysis(ANALYSIS, compute, period_s=2.0), *error_grid.ANALYSES)
+
+
+def view(context: ViewContext) -> TabView:
+    panel = KnockoutPanel()
+    controller = context.controller
+    panel.sigUnitScale.connect(controller.set_unit_scale)
+    panel.sigUnitScale.connect(lambda mask: context.status(
+        "all units intact" if mask is None else
+        f"knocked out for evaluation: units {', '.join(str(u) for u in np.flatnonzero(mask != 1.0))} "
+        "(training continues on the intact weights)", 4000))
+    panel.sigUndo.connect(lambda: controller.undo("knockout"))
+    panel.sigPairClicked.connect(context.look_at)
+    return TabView(TAB_TITLE, panel, TOOLTIP, ANALYSES)

@@ -10,11 +10,17 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
+from core import insights
 from core.insights import LengthResult, Measured
+from core.trainer import Trainer
+from explorer.analyses import Analysis
 from explorer.panels import GraphicsLayoutWidget, configure_pyqtgraph, panel_title
 from explorer.panels.error_grid import describe_knockout
+from explorer.views import TabView, ViewContext
 
 ANALYSIS = "length"  # snapshot.analyses key: a Measured holding a LengthResult
+TITLE = "Length"
+TOOLTIP = "Exact-sum accuracy on longer numbers than the model was trained on: did it learn to carry?"
 TRAINED_COLOR = "#1f77b4"
 LONGER_COLOR = "#ff7f0e"
 BIT_ACCURACY_COLOR = "#555555"
@@ -101,3 +107,14 @@ class LengthPanel(QWidget):
                                              "longer width (the same pairs every time)"
         self.note.setText(f"Blue: the width it trains on; orange: longer numbers, never seen in training. "
                           f"Measured on {text}. Grey under each value: share of single output bits right.")
+
+
+def compute(trainer: Trainer, unit_scale: np.ndarray | None) -> LengthResult:
+    return insights.length_generalisation(trainer.params, trainer.config.n_bits, unit_scale=unit_scale)
+
+
+ANALYSES = (Analysis(ANALYSIS, compute, period_s=2.0),)
+
+
+def view(context: ViewContext) -> TabView:
+    return TabView(TITLE, LengthPanel(), TOOLTIP, ANALYSES)

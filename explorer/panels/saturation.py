@@ -9,11 +9,16 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from core import lstm
+from core import insights, lstm
 from core.insights import SATURATION_THRESHOLDS, Measured, Saturation
+from core.trainer import Trainer
+from explorer.analyses import Analysis
 from explorer.panels import GraphicsLayoutWidget, configure_pyqtgraph, panel_title
 from explorer.panels.error_grid import describe_knockout
+from explorer.views import TabView, ViewContext
 
+TITLE = "Saturation"
+TOOLTIP = "How often each gate is shut (< 0.1) or open (> 0.9): gates hardening into switches"
 ANALYSIS = "saturation"  # snapshot.analyses key: a Measured holding a Saturation (None for a model without gates)
 GATE_COLORS = {"i": "#1f77b4", "f": "#ff7f0e", "g": "#2ca02c", "o": "#d62728"}
 GATE_NAMES = {"i": "i input gate", "f": "f forget gate", "g": "g cell candidate (tanh)", "o": "o output gate"}
@@ -103,3 +108,16 @@ class SaturationPanel(QWidget):
         if len(points) and self.result is not None:
             gate, unit = points[0].data()
             self.readout.setText(self.describe(gate, unit))
+
+
+def compute(trainer: Trainer, unit_scale: object) -> Saturation | None:
+    if not insights.has_gates(trainer.params):
+        return None
+    return insights.gate_saturation(trainer.params, trainer.config.n_bits, unit_scale)
+
+
+ANALYSES = (Analysis(ANALYSIS, compute, period_s=1.0),)
+
+
+def view(context: ViewContext) -> TabView:
+    return TabView(TITLE, SaturationPanel(), TOOLTIP, ANALYSES)
