@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core import lstm, models, session, task
+from core import lstm, models, safe_save, session, task
 from core.session import SessionError, load_model, load_session, save_model, save_session
 from core.trainer import CHECK_EVERY, History, TrainConfig, Trainer
 
@@ -432,3 +432,33 @@ def test_save_killed_before_or_after_the_rename_leaves_a_whole_file(tmp_path: Pa
         assert leftovers == []
         assert target.read_bytes() != old_bytes
         assert load_session(target).params.flat[0] == 2.0
+    if stage == "written":  # the next save of the file, a minute later, removes what the killed one left
+        stale = os.stat(temp).st_mtime - 2 * safe_save.STALE_SECONDS
+        os.utime(temp, (stale, stale))
+        save_session(target, trained(10))
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["run.npz"]
+
+
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGINT"])
+def test_save_stopped_by_a_signal_leaves_the_old_file_and_nothing_else(tmp_path: Path, signal_name: str) -> None:
+    """SIGTERM (and Ctrl-C) while the new file is written but not yet renamed: the temp file and the lock go with
+    the process, the old file stays."""
+    target = tmp_path / "run.npz"
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(target), "written"], cwd=REPO,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline() == "old file saved\n"
+        old_bytes = target.read_bytes()
+        assert writer.stdout.readline() == "written\n"
+        assert sorted(p.suffix for p in tmp_path.iterdir()) == [".lock", ".npz", ".part"]  # mid-save
+        writer.send_signal(getattr(signal, signal_name))
+        writer.wait(timeout=60)
+    finally:
+        writer.kill()
+        writer.wait(timeout=30)
+        for stream in (writer.stdin, writer.stdout, writer.stderr):
+            stream.close()
+    if signal_name == "SIGTERM":
+        assert writer.returncode == -signal.SIGTERM  # it still ends as SIGTERM says
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.npz"]
+    assert target.read_bytes() == old_bytes
