@@ -13,7 +13,6 @@ a sigmoid gate is left-saturated below 0.1 and right-saturated above 0.9; the ta
 
 from __future__ import annotations
 
-import argparse
 import csv
 import sys
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core import lstm, models, session, task
+from core import limits, lstm, models, options, session, task
 from core.lstm import Params
 from core.probe_carry import CarryProbe, probe_carry
 from core.trainer import evaluate, predict, score
@@ -469,7 +468,7 @@ def parse_units(text: str, hidden_size: int) -> np.ndarray:
 
 def main(argv: list[str] | None = None) -> int:
     """`insights MODEL.npz --out DIR [--knockout 3,7] [--bits N]`: write the insight CSVs; 0 done, 2 bad input."""
-    parser = argparse.ArgumentParser(
+    parser = options.OneLineParser(
         prog="lstm-explorer insights",
         description="Write the insight views of a saved model as CSV files: error grid (every pair up to 8 bits), "
                     "length generalisation, gate saturation, gradient norm per bit position.")
@@ -484,14 +483,16 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as done:  # --help (0) or a usage error argparse has printed (2)
         return int(done.code or 0)
     try:
+        options.output_folder("--out", args.out)
         params, config = session.load_model(args.model)
         n_bits = task.check_bits(args.bits if args.bits is not None else config.n_bits if config else 8)
+        limits.check_evaluation(params.hidden_size, n_bits, params.dtype)
         unit_scale = parse_units(args.knockout, params.hidden_size) if args.knockout else None
         probe = carry_probe(params, n_bits, unit_scale)
         paths, grid = write_csvs(params, n_bits, Path(args.out), unit_scale, probe)
         check = gradient_check(params, n_bits)
     except (OSError, ValueError) as error:  # SessionError and TaskError are ValueErrors
-        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        print(f"{parser.prog}: error: {options.one_line(error)}", file=sys.stderr)
         return 2
     kind = "all pairs" if grid.exhaustive else f"{len(grid.a):,} sampled pairs"
     print(f"exact-sum accuracy at {n_bits} bits: {grid.accuracy:.2%} ({kind})")

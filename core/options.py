@@ -7,10 +7,13 @@ spans two lines. The checks here are shared by the sub-commands and the window's
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
 import re
+import sys
 from pathlib import Path
+from typing import NoReturn
 
 from core.limits import SHOWN_CHARS, LimitError, shown, shown_path
 from core.safe_save import SessionError, check_writable, resolve_target
@@ -40,6 +43,14 @@ def one_line(error: BaseException | str, option_names: dict[str, str] | None = N
     if got and len(got.group(2)) > SHOWN_CHARS:
         text = text[: got.start(2)] + got.group(2)[: SHOWN_CHARS - 1] + "…"
     return _LONG_WORD.sub(lambda match: match.group(0)[: SHOWN_CHARS - 1] + "…", text)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line on stderr (what is wrong, and where help is), exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
 
 
 def output_file(option: str, value: str) -> Path:

@@ -675,3 +675,21 @@ def test_a_diverged_run_saves_the_count_of_its_rolled_back_weights(tmp_path: Pat
     restored = load_session(tmp_path / "run.npz")
     assert restored.samples_seen == restored.rollback_point.samples_seen == 250
     np.testing.assert_array_equal(restored.params.flat, restored.rollback_point.flat)
+
+
+@pytest.mark.parametrize("out, words", [("", "--out needs a folder name"), ("run.npz", "is a file, not a folder"),
+                                        ("missing/deeper", "does not exist")])
+def test_insights_refuses_a_bad_out_folder(tmp_path: Path, saved: Path, monkeypatch: pytest.MonkeyPatch, out: str,
+                                           words: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "run.npz").write_bytes(saved.read_bytes())
+    code, _, err = run_in_process("insights", "run.npz", "--out", out)
+    assert_one_line_exit_2(code, err, words)
+    assert listing(tmp_path) == ["run.npz"]  # nothing written into the current folder
+
+
+@pytest.mark.parametrize("argv", [["insights", "model.npz"], ["insights", "model.npz", "--out", "x", "--bits", "z"],
+                                  ["train", "--bogus"], ["eval"]])
+def test_usage_errors_are_one_line(argv: list[str], capsys: pytest.CaptureFixture) -> None:
+    code, _, err = run_in_process(*argv)
+    assert_one_line_exit_2(code, err, "--help")
