@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import core  # noqa: F401  (before NumPy: core limits BLAS threads, whose spinning would starve the GUI thread)
+from core import limits, options
 
 LATENCY_LIMIT_MS = 33.0
 THROUGHPUT_LIMIT = 0.80  # training with the window drawing, as a share of training without it
@@ -29,7 +30,7 @@ TIMER_MS = 5
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lstm-explorer bench", description=__doc__.split("\n\n")[0])
+    parser = options.OneLineParser(prog="lstm-explorer bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--gui", action="store_true", help="latency, throughput ratio and time to first frame")
     parser.add_argument("--soak", metavar="SECONDS", type=float, help="train with the window open this long")
     parser.add_argument("--seconds", type=float, default=12.0,
@@ -44,8 +45,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.gui and args.soak is None:
-        build_parser().print_usage()
         print("lstm-explorer bench: error: give --gui or --soak SECONDS", file=sys.stderr)
+        return 2
+    try:  # before any window opens or thread starts
+        options.seconds("--seconds", args.seconds)
+        if args.soak is not None:
+            options.seconds("--soak", args.soak)
+        limits.check_count("--launches", args.launches, 1, 100)
+    except limits.LimitError as error:
+        print(f"lstm-explorer bench: error: {error}", file=sys.stderr)
         return 2
     platform = _choose_platform()
     results: dict[str, object] = {"platform": platform, "views": not args.no_views}

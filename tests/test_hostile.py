@@ -693,3 +693,14 @@ def test_insights_refuses_a_bad_out_folder(tmp_path: Path, saved: Path, monkeypa
 def test_usage_errors_are_one_line(argv: list[str], capsys: pytest.CaptureFixture) -> None:
     code, _, err = run_in_process(*argv)
     assert_one_line_exit_2(code, err, "--help")
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--soak", "0"], "--soak must be"), (["--soak", "-5"], "--soak must be"), (["--soak", "nan"], "--soak must be"),
+    (["--soak", "inf"], "--soak must be"), (["--gui", "--seconds", "nan"], "--seconds must be"),
+    (["--gui", "--launches", "0"], "--launches must be"),
+])
+def test_bench_durations_are_checked_before_anything_starts(argv: list[str], words: str) -> None:
+    code, out, err = run_in_process("bench", *argv)
+    assert_one_line_exit_2(code, err, words)
+    assert out == ""
