@@ -14,7 +14,6 @@ import dataclasses
 import io
 import json
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QMimeData, QObject, QSettings, Signal, Slot
 
-from core import session
+from core import safe_save, session
 from core.trainer import HISTORY_COLUMNS, ConfigError, TrainConfig, Trainer
 from explorer import settings as stored
 
@@ -159,19 +158,10 @@ def curves_csv(rows: np.ndarray, events: Sequence[tuple[int, str]]) -> str:
 
 
 def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """Call write(temp) for a temp file next to path, then rename it over path; raises SessionError."""
-    session.check_writable(path)
-    descriptor, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(descriptor)
-    temp = Path(temp_name)
-    try:
-        write(temp)
-        os.replace(temp, path)
-    except OSError as error:
-        raise session.SessionError(f"cannot save {path}: {error.strerror or error}") from None
-    finally:
-        with contextlib.suppress(OSError):
-            temp.unlink()
+    """Call write(temp) for a temp file next to path, then rename it over path; raises SessionError. The one save
+    path of sessions too (core.safe_save): regular files only, symlinks written through, one save of a file at a
+    time."""
+    safe_save.write_file_by_name(path, write)
 
 
 def write_curves(path: Path, trainer: Trainer) -> None:
