@@ -44,7 +44,7 @@ class Controller(QObject):
     _play = Signal()
     _pause = Signal()
     _step = Signal()
-    _reset = Signal(object)
+    _reset = Signal(object, str)
     _load = Signal(object)
     _update = Signal(object)
     _undo = Signal(str)
@@ -64,7 +64,7 @@ class Controller(QObject):
         self.focus = Focus(*DEFAULT_FOCUS, DEFAULT_STEP)
         self.visibility_serial = 0
         for signal, slot in ((self._play, worker.play), (self._pause, worker.pause), (self._step, worker.step_once),
-                             (self._reset, worker.reset), (self._load, worker.load_trainer),
+                             (self._reset, worker.reset_with_message), (self._load, worker.load_trainer),
                              (self._update, worker.update_config), (self._undo, worker.undo),
                              (self._speed, worker.set_speed), (self._focus, worker.set_focus),
                              (self._unit_scale, worker.set_unit_scale), (self._visible, worker.set_visible),
@@ -82,8 +82,9 @@ class Controller(QObject):
     def step(self) -> None:
         self._step.emit()
 
-    def reset(self, config: TrainConfig) -> None:
-        self._reset.emit(config)
+    def reset(self, config: TrainConfig, message: str = "") -> None:
+        """Start afresh with config; message (if any) is what the status bar says once it has."""
+        self._reset.emit(config, message)
 
     def load(self, trainer: Trainer) -> None:
         self._load.emit(trainer)
@@ -92,6 +93,11 @@ class Controller(QObject):
         """Live hyperparameter changes, e.g. {"learning_rate": 0.3}; checked first, refused with a message
         (sigRefused) when a value is out of range."""
         changes = dict(changes)
+        not_live = sorted(set(changes) - set(TrainConfig.LIVE))
+        if not_live:
+            self.sigRefused.emit(f"Not changed: {', '.join(n.replace('_', ' ') for n in not_live)} can only change "
+                                 "with a reset")
+            return False
         if self.latest is not None:
             try:
                 self.latest.config.replace(**changes)

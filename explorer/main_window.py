@@ -585,11 +585,11 @@ class MainWindow(QMainWindow):
         self._show_play_state("paused")
         self.controller.step()
 
-    def request_reset(self, config: TrainConfig) -> None:
+    def request_reset(self, config: TrainConfig, message: str = "") -> None:
         """Reset without asking (confirm_reset asks first)."""
         self._state = "paused"
         self._show_play_state("paused")
-        self.controller.reset(config)
+        self.controller.reset(config, message)
 
     def request_config_change(self, changes: dict) -> bool:
         """Live hyperparameter changes, e.g. {"learning_rate": 0.3}: checked, then sent (undoable with Ctrl+Z)."""
@@ -630,8 +630,7 @@ class MainWindow(QMainWindow):
         """Start again with a preset's settings (asks first when there is training to lose)."""
         if not self._may_lose_progress(f"Start “{name}”?"):
             return False
-        self.request_reset(config)
-        self.status_message(f"Preset “{name}”: {what}. Press Space to train.", 10000)
+        self.request_reset(config, f"Preset “{name}”: {what}. Press Space to train.")
         return True
 
     def restore_defaults(self) -> bool:

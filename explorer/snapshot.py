@@ -52,6 +52,7 @@ class Snapshot:
     engine: str = "numpy"  # the engine training now
     undo_text: str = ""  # what Ctrl+Z would undo ("" when nothing)
     knockout_undo: bool = False  # a knockout change can be undone
+    speed: float = 1.0  # the fraction of full speed training runs at (slow motion below 1)
 
     @property
     def n_bits(self) -> int:

@@ -158,7 +158,7 @@ class TrainingWorker(QObject):
             pending=self.analyses.pending(self._weights(copy=False)),
             visibility_serial=self.analyses.visibility_serial, last_sample=self._last_sample, serial=self._serial,
             generation=self._generation, undo_text=self._undo[-1].text if self._undo else "",
-            knockout_undo=any(entry.kind == "knockout" for entry in self._undo))
+            knockout_undo=any(entry.kind == "knockout" for entry in self._undo), speed=self._speed)
 
     # ---- slots (queued from the GUI) ------------------------------------------------------------------------
     @Slot()
@@ -208,6 +208,14 @@ class TrainingWorker(QObject):
             self.sigError.emit(f"reset refused: {error}")
             return
         self._replace_trainer(trainer, f"reset: new weights, seed {trainer.config.seed}")
+
+    @Slot(object, str)
+    def reset_with_message(self, config: TrainConfig, message: str) -> None:
+        """reset(config), with the message the status bar then shows (a preset says what it is for)."""
+        self.reset(config)
+        if self.trainer.config == config:
+            self._message = message
+            self._emit_snapshot(force=True)
 
     @Slot(object)
     def load_trainer(self, trainer: Trainer) -> None:
@@ -285,6 +293,7 @@ class TrainingWorker(QObject):
         if self._state == "training":
             self._rate.restart(time.monotonic(), self.trainer.samples_seen)
             self._tick_timer.start(0)  # a long slow-motion wait should not delay a faster speed
+        self._emit_snapshot()
 
     @Slot(int, int)
     def set_focus(self, a: int, b: int) -> None:
