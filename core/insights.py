@@ -20,15 +20,16 @@ from pathlib import Path
 
 import numpy as np
 
-from core import limits, lstm, models, options, session, task
+from core import length, limits, lstm, models, options, session, task
 from core.lstm import Params
 from core.probe_carry import CarryProbe, probe_carry
 from core.trainer import evaluate, predict, score
 
 GRID_MAX_BITS = 8  # the error grid lists every pair up to 8 bits (128 x 128); beyond it, pairs are sampled
 GRID_SAMPLES = 4096  # sampled pairs for the summary when the grid is too large
-LENGTH_WIDTHS = (8, 12, 16, 24, 32)
-LENGTH_SAMPLES = 2000  # sampled pairs per width where exhaustive evaluation is too big
+LENGTH_WIDTHS = (8, 16, 32, 64, 128, 256, 512, 1024)  # powers of two: even steps on the Length tab's log axis
+LENGTH_SAMPLES = 2000  # sampled pairs per width up to 32 bits where exhaustive evaluation is too big ...
+LENGTH_MIN_SAMPLES = 250  # ... beyond, LENGTH_SAMPLES * 32 / width but at least this many (cost: pairs x bits)
 SATURATION_SAMPLES = 512
 SATURATION_THRESHOLDS = {"i": (0.1, 0.9), "f": (0.1, 0.9), "g": (-0.9, 0.9), "o": (0.1, 0.9)}
 GRADIENT_SAMPLES = 256
@@ -124,6 +125,8 @@ class LengthResult:
 
     widths: np.ndarray  # (K,) n_bits, ascending
     accuracy: np.ndarray  # (K,) fraction of pairs with every bit right
+    low: np.ndarray  # (K,) Wilson 95 % interval on accuracy (the pairs tried are a sample, except where exhaustive)
+    high: np.ndarray  # (K,)
     bit_accuracy: np.ndarray  # (K,) fraction of output bits right
     n_pairs: np.ndarray  # (K,)
     exhaustive: np.ndarray  # (K,) bool
@@ -136,19 +139,36 @@ def evaluation_rng(n_bits: int, seed: int = INSIGHT_SEED) -> np.random.Generator
     return np.random.default_rng([seed, n_bits])
 
 
+def length_samples(width: int, n_samples: int = LENGTH_SAMPLES) -> int:
+    """Sampled pairs at one width: n_samples up to 32 bits, then fewer as the numbers get longer."""
+    return n_samples if width <= 32 else max(min(LENGTH_MIN_SAMPLES, n_samples), n_samples * 32 // width)
+
+
 def length_generalisation(params: Params, trained_bits: int, widths: tuple[int, ...] = LENGTH_WIDTHS,
                           n_samples: int = LENGTH_SAMPLES, unit_scale: np.ndarray | None = None,
                           seed: int = INSIGHT_SEED) -> LengthResult:
-    """trainer.evaluate at each width (exhaustive where the task allows, else n_samples fixed pairs)."""
+    """trainer.evaluate at each width up to 32 bits (exhaustive where the task allows, else n_samples fixed pairs);
+    core.length beyond, up to 1,024 bits, on length_samples(width) fixed pairs."""
     unit_scale = fit_unit_scale(unit_scale, params.hidden_size)
-    all_widths = sorted({task.check_bits(w) for w in widths} | {task.check_bits(trained_bits)})
-    results = [evaluate(params, w, evaluation_rng(w, seed), unit_scale, n_samples) for w in all_widths]
+    all_widths = sorted({length.check_eval_bits(w) for w in widths} | {task.check_bits(trained_bits)})
+    rows = []  # (sums right, pairs, bit accuracy, exhaustive) per width
+    for w in all_widths:
+        if w <= task.MAX_BITS:
+            r = evaluate(params, w, evaluation_rng(w, seed), unit_scale, n_samples)
+            rows.append((int(np.count_nonzero(r.wrong_bits == 0)), len(r.a), r.bit_accuracy, r.exhaustive))
+        else:
+            r = length.evaluate_width(params, w, length_samples(w, n_samples), evaluation_rng(w, seed), unit_scale)
+            rows.append((r.right, r.n_pairs, r.bit_accuracy, r.exhaustive))
+    right, pairs = np.array([row[0] for row in rows]), np.array([row[1] for row in rows])
+    low, high = length.wilson(right, pairs)
     return LengthResult(
         widths=np.array(all_widths),
-        accuracy=np.array([r.accuracy for r in results]),
-        bit_accuracy=np.array([r.bit_accuracy for r in results]),
-        n_pairs=np.array([len(r.a) for r in results]),
-        exhaustive=np.array([r.exhaustive for r in results]),
+        accuracy=right / pairs,
+        low=low,
+        high=high,
+        bit_accuracy=np.array([row[2] for row in rows]),
+        n_pairs=pairs,
+        exhaustive=np.array([row[3] for row in rows]),
         trained_bits=int(trained_bits),
         knocked_out=knocked_units(unit_scale),
     )

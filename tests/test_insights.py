@@ -75,7 +75,7 @@ def test_error_grid_with_a_knocked_out_unit_is_the_damaged_model(solved_lstm: Tr
 # ---- length generalisation ----------------------------------------------------------------------------------------
 def test_length_accuracies_equal_evaluate_on_the_same_pairs(solved_lstm: Trainer) -> None:
     params = solved_lstm.params
-    result = insights.length_generalisation(params, 8)
+    result = insights.length_generalisation(params, 8, widths=(12, 16, 24, 32))
     assert list(result.widths) == [8, 12, 16, 24, 32]
     for width, accuracy, pairs, exhaustive in zip(result.widths, result.accuracy, result.n_pairs, result.exhaustive,
                                                   strict=True):
@@ -84,7 +84,23 @@ def test_length_accuracies_equal_evaluate_on_the_same_pairs(solved_lstm: Trainer
         assert pairs == len(expected.a) and exhaustive == expected.exhaustive
     assert result.accuracy[0] == 1.0 and result.n_pairs[0] == 16384  # trained width: every pair, all right
     assert list(result.n_pairs[1:]) == [2000] * 4
-    np.testing.assert_array_equal(insights.length_generalisation(params, 8).accuracy, result.accuracy)
+    assert np.all(result.low <= result.accuracy) and np.all(result.accuracy <= result.high)
+    np.testing.assert_array_equal(insights.length_generalisation(params, 8, widths=(12, 16, 24, 32)).accuracy,
+                                  result.accuracy)
+
+
+def test_length_reaches_1024_bits_on_fewer_pairs_with_intervals(solved_lstm: Trainer) -> None:
+    """The default widths double from 8 to 1,024 bits (the tab's log axis); beyond 32 bits core.length evaluates
+    fixed samples of bit-array operands, fewer as the numbers get longer."""
+    from core import length
+
+    result = insights.length_generalisation(solved_lstm.params, 8, widths=(32, 64, 1024))
+    assert list(result.widths) == [8, 32, 64, 1024] and insights.LENGTH_WIDTHS[-1] == 1024
+    assert list(result.n_pairs) == [16384, 2000, 1000, 250]
+    expected = length.evaluate_width(solved_lstm.params, 64, 1000, insights.evaluation_rng(64))
+    assert result.accuracy[2] == expected.accuracy and result.bit_accuracy[2] == expected.bit_accuracy
+    low, high = length.wilson(expected.right, 1000)
+    assert (result.low[2], result.high[2]) == (low, high) and high - low < 0.05
 
 
 def test_length_accuracy_at_12_bits_matches_a_per_pair_count(solved_lstm: Trainer) -> None:
