@@ -1,4 +1,5 @@
-"""The `lstm-explorer` command: headless train, eval, add, bench, sweep, insights; no sub-command opens the window.
+"""The `lstm-explorer` command's headless part: train, eval, add, bench, sweep, insights (the window, and the window's
+benchmark, are started by the console script's module, lstm_explorer, which dispatches here).
 
 Results go to stdout, problems to stderr as one line. Exit codes: 0 done, 1 training diverged (the last good
 weights are kept and still saved with --save), 2 bad input (a value, an operand or a file), 130 interrupted.
@@ -16,13 +17,14 @@ from typing import NoReturn, TextIO
 
 import numpy as np
 
-from core import __version__, limits, lstm, models, options, probe, task
+from core import __version__, length, limits, lstm, models, options, probe, task
+from core import engine as engine_module
 from core.engine import EngineError
 from core.session import SessionError, check_writable, load_model, save_session
-from core.trainer import CHECK_EVERY, ConfigError, TrainConfig, Trainer, evaluate
+from core.trainer import CHECK_EVERY, PRESETS, ConfigError, TrainConfig, Trainer, preset
 
 PROGRAM = "lstm-explorer"
-SUBCOMMANDS = ("train", "eval", "add", "bench", "sweep", "insights")
+SUBCOMMANDS = ("train", "eval", "add", "bench", "sweep", "insights", "study")
 NOTEBOOK_SAMPLES = 10_001  # the original notebook's n_samples
 REPORT_EVERY = 1000  # and its report interval
 CHUNK = 1000  # most samples per Trainer.step: the schedule is the same whether or not anything is printed
@@ -44,13 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (the console script passes it to sys.exit)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
-        return _open_window(argv)
+        return _no_window(argv)
     if argv[0] == "sweep":
         return _hand_off("core.sweep", argv[1:], "sweep")
     if argv[0] == "insights":
         return _hand_off("core.insights", argv[1:], "insights")
-    if argv[0] == "bench" and any(arg == "--gui" or arg.startswith("--soak") for arg in argv[1:]):
-        return _hand_off("explorer.bench", argv[1:], "bench --gui / --soak")
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -82,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     _add_train_parser(commands)
     _add_eval_parser(commands)
+    _add_study_parser(commands)
     _add_add_parser(commands)
     bench = commands.add_parser("bench", help="training-step throughput beside PyTorch, and time to solve",
                                 description="Throughput of forward+backward+update for batch 1-256 and hidden 16/64, "
@@ -107,18 +108,9 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
                     "a time (online SGD), seed 0, 8 bits. Prints the notebook's report every --report-every "
                     "samples, then the exact-sum accuracy over all pairs.")
     option = train.add_argument
-    option("--hidden", type=int, help=f"LSTM units, 1-4096 (default {defaults.hidden_size})")
-    option("--lr", type=float, help=f"learning rate (default {defaults.learning_rate:g})")
+    _add_setting_options(train)
     option("--samples", type=int, default=NOTEBOOK_SAMPLES, help=f"samples to train on (default {NOTEBOOK_SAMPLES:,})")
-    option("--batch", type=int, help=f"samples per update; 1 = online (default {defaults.batch_size})")
-    option("--optimizer", help=f"sgd, momentum or adam (default {defaults.optimizer})")
-    option("--momentum", type=float, help=f"for --optimizer momentum (default {defaults.momentum:g})")
-    option("--clip", type=float, help="clip gradients to this global norm; 0 = off (default 0)")
-    option("--init", help=f"seed (standard normal, as the notebook) or pytorch (default {defaults.init})")
-    option("--forget-bias", type=float, help=f"added to the forget gate's bias (default {defaults.forget_bias:g})")
     option("--seed", type=int, help=f"seeds the weights and the samples (default {defaults.seed})")
-    option("--bits", type=int, help=f"sequence length; operands are below 2^(bits-1); 2-32 (default {defaults.n_bits})")
-    option("--dtype", help=f"float64 or float32 (default {defaults.dtype})")
     option("--stop-when-solved", action="store_true",
            help=f"stop once every sum is right (checked every {CHECK_EVERY} samples); default: train all samples, "
                 "as the notebook does")
@@ -130,14 +122,42 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     train.set_defaults(run=_run_train)
 
 
+def _add_setting_options(parser: argparse.ArgumentParser) -> None:
+    """The options that make a TrainConfig (all but --seed): train's and study's."""
+    defaults = TrainConfig()
+    option = parser.add_argument
+    option("--preset", choices=tuple(PRESETS), help="start from named settings: notebook-lstm (the notebook's "
+           "squared error), tutorial-rnn (the classic tutorial's sigmoid RNN: no biases, U(-1, 1) weights, squared "
+           "error), default; the options below change them")
+    option("--model", help=f"lstm or rnn (a plain RNN) (default {defaults.model})")
+    option("--hidden", type=int, help=f"hidden units, 1-4096 (default {defaults.hidden_size})")
+    option("--lr", type=float, help=f"learning rate (default {defaults.learning_rate:g})")
+    option("--batch", type=int, help=f"samples per update; 1 = online (default {defaults.batch_size})")
+    option("--optimizer", help=f"sgd, momentum or adam (default {defaults.optimizer})")
+    option("--momentum", type=float, help=f"for --optimizer momentum (default {defaults.momentum:g})")
+    option("--clip", type=float, help="clip gradients to this global norm; 0 = off (default 0)")
+    option("--loss", help=f"bce (cross-entropy) or squared ((p - y)^2 / 2, the notebook's and the tutorial's), "
+           f"summed over the bits (default {defaults.loss})")
+    option("--activation", help="the plain RNN's units: tanh or sigmoid (default tanh)")
+    option("--bias", choices=("on", "off"), help="the plain RNN's biases (default on)")
+    option("--init", help=f"seed (standard normal, as the notebook), pytorch (U(+-1/sqrt(H))) or uniform "
+           f"(U(-1, 1), the tutorial's) (default {defaults.init})")
+    option("--forget-bias", type=float, help=f"added to the forget gate's bias (default {defaults.forget_bias:g})")
+    option("--bits", type=int, help=f"sequence length; operands are below 2^(bits-1); 2-32 (default {defaults.n_bits})")
+    option("--dtype", help=f"float64 or float32 (default {defaults.dtype})")
+
+
 def train_config(args: argparse.Namespace) -> TrainConfig:
-    """TrainConfig from the train options; ConfigError names the first bad value."""
+    """TrainConfig from the setting options (a preset first, then each option given); ConfigError names the first
+    bad value."""
     options = {
         "hidden_size": args.hidden, "learning_rate": args.lr, "batch_size": args.batch, "optimizer": args.optimizer,
         "momentum": args.momentum, "clip_norm": args.clip, "init": args.init, "forget_bias": args.forget_bias,
-        "seed": args.seed, "n_bits": args.bits, "dtype": args.dtype,
+        "seed": getattr(args, "seed", None), "n_bits": args.bits, "dtype": args.dtype, "model": args.model,
+        "loss": args.loss, "activation": args.activation, "bias": None if args.bias is None else args.bias == "on",
     }
-    return TrainConfig().replace(**{name: value for name, value in options.items() if value is not None})
+    base = preset(args.preset) if args.preset else TrainConfig()
+    return base.replace(**{name: value for name, value in options.items() if value is not None})
 
 
 def _run_train(args: argparse.Namespace) -> int:
@@ -157,7 +177,7 @@ def _run_train(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - started
     if progress:
         progress.clear()
-    result = evaluate(trainer.params, config.n_bits, engine=trainer.engine)
+    result = trainer.evaluate()
     if args.save:
         save_session(args.save, trainer)
         print(f"Saved the session to {args.save}")
@@ -258,30 +278,121 @@ def _accuracy_text(result: object) -> str:
 # ---- eval --------------------------------------------------------------------------------------------------------
 def _add_eval_parser(commands: argparse._SubParsersAction) -> None:
     evaluate_parser = commands.add_parser(
-        "eval", help="exact-sum accuracy of a saved model at its width and at twice the bits",
-        description="Exact-sum accuracy of a saved model or session over every operand pair at its training width "
-                    "(sampled pairs where there are too many), and at twice the bits, to see whether it learned "
-                    "the algorithm rather than the examples.")
-    evaluate_parser.add_argument("model", metavar="MODEL.npz", help="a file saved by train --save or the window")
-    evaluate_parser.add_argument("--bits", type=int, help="width to evaluate at (default: the model's, else 8)")
+        "eval", help="exact-sum accuracy of a saved model at its width and longer, up to 1,024 bits, with intervals",
+        description="Exact-sum accuracy of a saved model or session at each width (default: its training width "
+                    "and twice that), to see whether it learned the algorithm rather than the examples: every "
+                    "operand pair where they can be listed, else random pairs, with a 95 % (Wilson) interval; the "
+                    "bit error by output position and by how far the carry into the bit had been passed along.")
+    option = evaluate_parser.add_argument
+    option("model", metavar="MODEL.npz", help="a file saved by train --save or the window")
+    option("--bits", metavar="N[,N...]", help=f"widths to evaluate at, e.g. 8,16,64,256,1024 (2-{length.MAX_EVAL_BITS};"
+           " default: the model's and twice that)")
+    option("--pairs", type=int, help=f"random pairs per width where there are too many to list (default "
+           f"{length.DEFAULT_PAIRS:,}); more pairs, narrower intervals")
+    option("--per-position", action="store_true", help="print every output position's error and interval")
     evaluate_parser.set_defaults(run=_run_eval)
+
+
+def _eval_widths(text: str | None, trained: int) -> list[int]:
+    if text is None:
+        return sorted({trained, min(2 * trained, length.MAX_EVAL_BITS)})
+    widths = []
+    for part in text.split(","):
+        try:
+            widths.append(length.check_eval_bits(int(part.strip())))
+        except ValueError:
+            raise length.LengthError(f"--bits takes widths separated by commas, e.g. 8,16,64; got {part!r}") from None
+    return sorted(set(widths))
 
 
 def _run_eval(args: argparse.Namespace) -> int:
     params, config = load_model(args.model)
-    n_bits = task.check_bits(args.bits if args.bits is not None else (config.n_bits if config else 8))
-    trained = f"trained at {config.n_bits} bits" if config else "no training settings stored"
+    trained_bits = config.n_bits if config else 8
+    widths = _eval_widths(args.bits, trained_bits)
+    trained = f"trained at {config.n_bits} bits" if config else "no training settings stored (taken as 8 bits)"
     print(f"{args.model}: {_describe_model(params)}, {trained}")
-    widths = [n_bits] if n_bits == task.MAX_BITS else [n_bits, min(2 * n_bits, task.MAX_BITS)]
-    limits.check_evaluation(params.hidden_size, max(widths), params.dtype)
-    for k, bits in enumerate(widths):
-        result = evaluate(params, bits, rng=np.random.default_rng(0))
-        pairs = task.operand_limit(bits) ** 2
-        how = (f"all {pairs:,} pairs" if result.exhaustive
-               else f"sampled: {len(result.a):,} random pairs of {pairs:,}")
-        label = "" if k == 0 else (" (twice the bits)" if bits == 2 * n_bits else f" (capped at {task.MAX_BITS})")
-        print(f"At {bits} bits{label}: {np.count_nonzero(result.wrong_bits == 0)}/{len(result.a)} sums right "
-              f"({100 * result.accuracy:.2f}%), {how}; bit accuracy {100 * result.bit_accuracy:.2f}%")
+    for bits in widths:
+        started = time.perf_counter()
+        result = length.evaluate_width(params, bits, args.pairs)
+        seconds = time.perf_counter() - started
+        how = (f"all {result.n_pairs:,} pairs" if result.exhaustive
+               else f"sampled: {result.n_pairs:,} random pairs of {_pair_count(bits)}")
+        label = " (trained)" if bits == trained_bits else ""
+        print(f"At {bits} bits{label}: {result.right}/{result.n_pairs} sums right, {length.percent_interval(result)}"
+              f", {how}; bit accuracy {100 * result.bit_accuracy:.4f} % ({seconds:.1f} s)")
+        bands = [f"{first}-{last}{' (trained)' if last < trained_bits else ''}: "
+                 f"{length.describe_rate(*result.band_error(first, last)[1:])}"
+                 for first, last in length.position_bands(bits, trained_bits)]
+        print(f"  bit error by position, LSB first: {'; '.join(bands)}")
+        chains = []
+        for first, last in length.chain_bands(bits):
+            wrong, count = (int(counts[first : last + 1].sum()) for counts in (result.chain_wrong, result.chain_count))
+            if count:
+                chains.append(f"{first}{'' if first == last else f'-{last}'}: {length.describe_rate(wrong, count)}")
+        print(f"  bit error by carry chain (steps the carry into the bit was passed along): {'; '.join(chains)}")
+        if args.per_position:
+            low, high = result.position_interval()
+            print(f"  {'position':>8}  {'wrong':>7}  {'error':>9}  95 % interval")
+            for t in range(bits):
+                print(f"  {t:>8}  {result.position_wrong[t]:>7}  {result.position_error[t]:>9.2e}  "
+                      f"{low[t]:.2e}-{high[t]:.2e}")
+    return 0
+
+
+def _pair_count(bits: int) -> str:
+    """4^(bits-1) as a number up to 10^15, else as a power of two."""
+    return f"{4 ** (bits - 1):,}" if bits <= 25 else f"2^{2 * (bits - 1)}"
+
+
+# ---- study -------------------------------------------------------------------------------------------------------
+def _add_study_parser(commands: argparse._SubParsersAction) -> None:
+    study = commands.add_parser(
+        "study", help="one setting trained from many seeds: samples to solve as median and quartiles, solve rate",
+        description="Train one setting (a --preset and/or train's options) from --seeds seeds in parallel processes "
+                    "(at most one per core) and report samples-to-solve as a median and quartiles, the share of "
+                    "seeds that solved with a 95 % interval, every sum right at the end, the accuracy at the end, "
+                    "and how the carry is held (the best single unit's |corr|, a linear probe's accuracy).")
+    _add_setting_options(study)
+    option = study.add_argument
+    option("--seeds", type=int, default=20, help="how many seeds (default 20)")
+    option("--first-seed", type=int, default=0, help="the first seed (default 0)")
+    option("--samples", type=int, default=NOTEBOOK_SAMPLES, help=f"samples per run (default {NOTEBOOK_SAMPLES:,})")
+    option("--workers", type=int, default=0, help="processes (default 0: one per core)")
+    option("--engine", default="auto", help="numpy, compiled or auto (default auto; settings the compiled engine "
+           "does not implement run on numpy)")
+    option("--csv", metavar="PATH", help="also write one row per seed to this CSV file")
+    option("--quiet", action="store_true", help="only the summary, not a line per seed")
+    study.set_defaults(run=_run_study)
+
+
+def _run_study(args: argparse.Namespace) -> int:
+    from core import study
+
+    config = train_config(args)
+    for name, value, low in (("--seeds", args.seeds, 1), ("--samples", args.samples, 1),
+                             ("--first-seed", args.first_seed, 0), ("--workers", args.workers, 0)):
+        if value < low:
+            raise ConfigError(f"{name} must be a whole number of at least {low}, got {value}")
+    config.replace(seed=args.first_seed + args.seeds - 1)  # the last seed must be a valid one too
+    engine_module.resolve(args.engine)  # an unknown engine is refused before anything runs
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    print(study.describe(config, seeds, args.samples))
+    if not args.quiet:
+        print(study.SEED_HEADER)
+
+    def progress(result: object) -> None:
+        if not args.quiet:
+            print(study.seed_line(result), flush=True)
+
+    started = time.perf_counter()
+    result = study.run_study(config, args.seeds, args.samples, args.first_seed, args.workers, args.engine, progress)
+    for line in study.summary_lines(result):
+        print(line)
+    print(f"({result.workers} process{'es' if result.workers != 1 else ''}, {result.engine} engine, "
+          f"{time.perf_counter() - started:.0f} s)")
+    if args.csv:
+        study.write_csv(result, args.csv)
+        print(f"Wrote {args.csv}")
     return 0
 
 
@@ -410,18 +521,15 @@ def _hand_off(module_name: str, argv: list[str], what: str) -> int:
     return module.main(argv)
 
 
-def _open_window(argv: list[str]) -> int:
-    try:
-        from explorer.app import run
-    except ImportError as error:
-        build_parser().print_help()
-        note = f"\nThe window is not available here ({error}); the sub-commands above work without it."
-        if argv:  # window options were given and cannot be honoured
-            print(note.strip(), file=sys.stderr)
-            return 2
-        print(note)
-        return 0
-    return run(argv)
+def _no_window(argv: list[str]) -> int:
+    """The headless command line opens no window (the lstm-explorer command does): help, and where the window is."""
+    build_parser().print_help()
+    note = "\nThe window opens with `lstm-explorer` (no sub-command); this command line is headless."
+    if argv:  # window options were given and cannot be honoured here
+        print(note.strip(), file=sys.stderr)
+        return 2
+    print(note)
+    return 0
 
 
 if __name__ == "__main__":

@@ -2,6 +2,6 @@
 
 import sys
 
-from core.cli import main
+from lstm_explorer import main
 
 sys.exit(main())

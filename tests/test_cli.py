@@ -283,32 +283,19 @@ def test_bench_quick_json() -> None:
             assert target["passed"] == (target["ratio"] >= target["required"])
 
 
-def test_no_subcommand_hands_off_to_the_window(monkeypatch: pytest.MonkeyPatch) -> None:
-    received = []
-    window = types.ModuleType("explorer.app")
-    window.run = lambda argv: received.append(argv) or 0
-    monkeypatch.setitem(sys.modules, "explorer.app", window)
-    assert run([])[0] == 0
-    assert run(["--screenshot", "shot.png"])[0] == 0
-    assert received == [[], ["--screenshot", "shot.png"]]
-
-
-def test_without_the_window_the_help_is_printed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "explorer.app", None)  # makes the import fail
+def test_without_a_subcommand_the_headless_command_line_prints_its_help() -> None:
     code, out, _ = run([])
     assert code == 0
-    assert "train" in out and "The window is not available" in out
+    assert "train" in out and "The window opens with `lstm-explorer`" in out
 
 
-def test_sweep_and_window_benchmarks_are_handed_off(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sweep_is_handed_off(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
-    for name in ("core.sweep", "explorer.bench"):
-        module = types.ModuleType(name)
-        module.main = lambda argv, name=name: calls.append((name, argv)) or 0
-        monkeypatch.setitem(sys.modules, name, module)
+    module = types.ModuleType("core.sweep")
+    module.main = lambda argv: calls.append(argv) or 0
+    monkeypatch.setitem(sys.modules, "core.sweep", module)
     assert run(["sweep", "--csv", "out.csv"])[0] == 0
-    assert run(["bench", "--soak", "60"])[0] == 0
-    assert calls == [("core.sweep", ["--csv", "out.csv"]), ("explorer.bench", ["--soak", "60"])]
+    assert calls == [["--csv", "out.csv"]]
 
 
 def test_the_console_script(solved_model: Path) -> None:
