@@ -23,6 +23,7 @@ MAX_EVENTS = 500  # hyperparameter-change markers a session keeps (History keeps
 MAX_TEXT_CHARS = 1 << 17  # a text member of a file (config, rng state, 500 events as JSON)
 MAX_MEMBERS = 64  # arrays in a saved file: a session has about 30
 MAX_HELDOUT = 16_384  # held-out pairs checked every CHECK_EVERY samples (a file may not ask for more)
+MAX_SWEEP_CELLS = 100_000  # cells in one sweep: at a second each, more than a day on two cores
 SHOWN_CHARS = 40  # an echoed value is cut to about this many characters
 PROCESS_BYTES = 200 * 2**20  # a Python process with NumPy and the core imported (a sweep worker), resident
 STATE_BYTES = {"sgd": 0, "momentum": 1, "adam": 2}  # optimizer state arrays, each the size of the weights
@@ -160,6 +161,14 @@ def check_training(config: object, processes: int = 1) -> None:
     """Refuse a run whose settings would not fit in memory (LimitError names the size and the limit)."""
     check_memory(f"training with {config.hidden_size} hidden units, {config.n_bits} bits, batch "
                  f"{config.batch_size}", config_training_bytes(config), processes)
+
+
+def check_sweep(configs: object, workers: int) -> None:
+    """Refuse a sweep whose largest cell, run in `workers` processes at once, would not fit in memory."""
+    largest = max(configs, key=config_training_bytes, default=None)
+    if largest is not None:
+        check_memory(f"a sweep with cells of up to {largest.hidden_size} hidden units, {largest.n_bits} bits, batch "
+                     f"{largest.batch_size}", config_training_bytes(largest), max(1, workers))
 
 
 def check_evaluation(hidden_size: int, n_bits: int, dtype: object = "float64") -> None:

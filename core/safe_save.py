@@ -106,8 +106,7 @@ def resolve_target(path: str | os.PathLike) -> Path:
                                    "file is replaced")
             target = Path(os.path.realpath(path))
         elif stat.S_ISDIR(link.st_mode):
-            raise SessionError(f"cannot save to {shown}: it is a folder; give a file name such as "
-                               f"{shown_path(path / 'run.npz')}")
+            raise SessionError(f"cannot save to {shown}: it is a folder; give the name of a file in it")
         elif not stat.S_ISREG(link.st_mode):
             raise SessionError(f"cannot save {shown}: it is {_kind(link.st_mode)}, not a regular file, and is never "
                                "replaced")

@@ -17,7 +17,6 @@ sum is right, and stops there; seconds count time spent training, not evaluating
 from __future__ import annotations
 
 import multiprocessing
-import os
 import queue
 import signal
 import time
@@ -29,6 +28,7 @@ from typing import Protocol
 import numpy as np
 
 from core import engine as engine_module
+from core import limits
 from core.sweep_grid import Grid, GridError, Index, SweepCell
 from core.trainer import CHECK_EVERY, TrainConfig, Trainer, numpy_only
 
@@ -297,8 +297,9 @@ def run_sweep(
     cancelled=True. Raises ConfigError (a bad grid or budget), EngineError or SweepError before any cell runs.
     """
     started = time.monotonic()
-    if isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples < 1:
-        raise GridError(f"the budget must be a whole number of samples, at least 1, got {max_samples!r}")
+    if isinstance(max_samples, bool) or not isinstance(max_samples, int) or not 1 <= max_samples <= limits.MAX_SAMPLES:
+        raise GridError(f"the budget must be a whole number of samples from 1 to {limits.MAX_SAMPLES:,}, got "
+                        f"{limits.shown(max_samples)}")
     engine = engine_module.resolve(engine)
     cells = list(grid.cells())  # every config validated
     result = SweepResult(grid, max_samples, engine)
@@ -317,7 +318,9 @@ def run_sweep(
 
         backend: Backend = sweep_dask.DaskCluster(scheduler)
     else:
-        backend = ProcessPool(max(1, min(workers or os.cpu_count() or 1, len(todo))))
+        processes = max(1, min(workers or limits.cpu_count(), limits.cpu_count(), len(todo)))  # never more than cores
+        limits.check_sweep((cell.config for cell in todo), processes)  # LimitError before any process starts
+        backend = ProcessPool(processes)
     outcomes: queue.SimpleQueue = queue.SimpleQueue()  # (index, CellResult), an exception, or None if cancelled
 
     def collect(future: object) -> None:  # in whatever thread the backend calls it from

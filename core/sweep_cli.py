@@ -19,7 +19,7 @@ import sys
 
 import numpy as np
 
-from core import sweep_csv
+from core import limits, options, sweep_csv
 from core.engine import ENGINES, EngineError
 from core.sweep import DEFAULT_MAX_SAMPLES, CellResult, MapSummary, SweepError, SweepResult, run_sweep
 from core.sweep_grid import Grid, GridError, Index, format_value, parse_grid
@@ -73,6 +73,10 @@ def _check_folder(option: str, path: str) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
         raise UsageError(f"cannot write {option} {path}: {folder} is not a writable folder")
+    try:  # nothing but a regular file (or a new one) at the path, and a name the file system takes
+        options.output_file(option, path)
+    except limits.LimitError as error:
+        raise UsageError(str(error)) from None
 
 
 def _check_arguments(args: argparse.Namespace) -> None:
@@ -80,6 +84,10 @@ def _check_arguments(args: argparse.Namespace) -> None:
         raise UsageError(f"--max-samples must be at least 1, got {args.max_samples}")
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers must be at least 1, got {args.workers}")
+    if args.workers is not None and args.workers > limits.cpu_count():
+        print(f"{PROG}: --workers {args.workers}: this machine has {limits.cpu_count()} cores, so {limits.cpu_count()} "
+              "processes run the cells", file=sys.stderr)
+    limits.check_count("--max-samples", args.max_samples)
     if args.workers is not None and args.scheduler:
         raise UsageError("--workers is for local processes; with --scheduler the cluster's workers run the cells")
     if args.resume and not args.out:
@@ -183,18 +191,18 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{args.out}: {len(finished)} of {grid.size} cells already finished", file=sys.stderr)
     except SystemExit as done:  # --help
         return int(done.code or 0)
-    except (UsageError, ConfigError, sweep_csv.SweepCsvError, OSError) as error:
+    except (UsageError, ConfigError, sweep_csv.SweepCsvError, OSError, limits.LimitError) as error:
         if stream is not None:
             stream.close()
-        print(f"{PROG}: error: {_message(error)}", file=sys.stderr)
+        print(f"{PROG}: error: {options.one_line(_message(error))}", file=sys.stderr)
         return 2
 
     report, live_line = _progress_printer(grid, stream)
     try:
         result = run_sweep(grid, args.max_samples, engine=args.engine, workers=args.workers,
                            scheduler=args.scheduler, progress=report, finished=finished)
-    except (ConfigError, EngineError, SweepError) as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
+    except (ConfigError, EngineError, SweepError, limits.LimitError) as error:
+        print(f"{PROG}: error: {options.one_line(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         kept = f": {len(stream.previous) + stream.written} cells are in {args.out}; the same command with --resume " \

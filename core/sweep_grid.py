@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from core import models
+from core.limits import MAX_SWEEP_CELLS, shown
 from core.lstm import LOSSES
 from core.optim import OPTIMIZERS
 from core.trainer import ACTIVATIONS, INITS, ConfigError, TrainConfig
@@ -94,6 +95,9 @@ class AxisKind:
         if stop <= start:
             raise GridError(f"{self.name}: the range {part!r} is empty (the stop, {stop}, is excluded: "
                             f"{start}:{start + 1} is just {start})")
+        if (stop - start + step - 1) // step > MAX_SWEEP_CELLS:  # before a list of them is made
+            raise GridError(f"{self.name}: the range {shown(part)} has more values than the {MAX_SWEEP_CELLS:,} "
+                            "cells a sweep may have")
         return list(range(start, stop, step))
 
     def example(self) -> str:
@@ -301,7 +305,10 @@ def parse_grid(specs: str | Iterable[str], base: TrainConfig | None = None) -> G
             raise GridError(f"{item!r} is not name=values (e.g. lr=0.03,0.1,0.3)")
         kind = axis_kind(name)
         axes.append(Axis(kind, tuple(kind.parse(values))))
-    return Grid(tuple(axes), (base or TrainConfig()).validate()).check()
+    grid = Grid(tuple(axes), (base or TrainConfig()).validate())
+    if grid.size > MAX_SWEEP_CELLS:  # before every cell's settings are checked
+        raise GridError(f"the grid has {grid.size:,} cells; a sweep may have at most {MAX_SWEEP_CELLS:,}")
+    return grid.check()
 
 
 def grid_from_configs(configs: Sequence[TrainConfig], order: Sequence[str] = ()) -> Grid:

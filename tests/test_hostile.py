@@ -21,14 +21,16 @@ import subprocess
 import sys
 import threading
 import zlib
+from concurrent.futures import Future
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core import cli, limits, options, safe_save, session, validate
+from core import cli, limits, options, safe_save, session, sweep, validate
 from core.session import SessionError, load_model, load_session, save_session
 from core.trainer import CHECK_EVERY, MAX_HIDDEN, TrainConfig, Trainer
 
@@ -704,3 +706,65 @@ def test_bench_durations_are_checked_before_anything_starts(argv: list[str], wor
     code, out, err = run_in_process("bench", *argv)
     assert_one_line_exit_2(code, err, words)
     assert out == ""
+
+
+# ---- sweep ---------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("argv, words", [
+    (["--grid", "seed=0:1" + "0" * 30], "more values than the 100,000 cells"),
+    (["--grid", "seed=0:1000", "hidden=" + ",".join(str(h) for h in range(1, 102))], "the grid has 101,000 cells"),
+    (["--grid", "lr="], "lr: empty value"),
+    (["--max-samples", "1" + "0" * 30], "--max-samples must be"),
+    (["--out", "."], "it is a folder"),
+    (["--out", LONG_NAME.replace(".npz", ".csv")], "file name is too long"),
+    (["--plot", LONG_NAME.replace(".npz", ".png")], "file name is too long"),
+    (["--out", "/dev/null"], "not a regular file"),
+])
+def test_sweep_arguments_are_refused_before_any_cell_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          argv: list[str], words: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sweep, "ProcessPool", None)  # a cell that started would fail the test
+    code, out, err = run_in_process("sweep", "--grid", "seed=0:2", "--max-samples", "100", *argv)
+    assert_one_line_exit_2(code, err, words)
+    assert out == "" and listing(tmp_path) == []
+    assert len(err) < 300
+
+
+class InlinePool:
+    """ProcessPool's interface, the cells run here one after another; remembers how many processes it was asked
+    for."""
+
+    asked: ClassVar[list[int]] = []
+
+    def __init__(self, workers: int) -> None:
+        InlinePool.asked.append(workers)
+
+    def submit(self, cells: list, max_samples: int, engine: str) -> list[Future]:
+        futures = []
+        for cell in cells:
+            future: Future = Future()
+            future.set_result((cell.index, sweep.run_cell(cell.config, max_samples, engine)))
+            futures.append(future)
+        return futures
+
+    def stop(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def test_sweep_workers_are_capped_at_the_core_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sweep, "ProcessPool", InlinePool)
+    InlinePool.asked.clear()
+    cells = limits.cpu_count() + 2
+    code, _, err = run_in_process("sweep", "--workers", "40", "--grid", f"seed=0:{cells}", "--max-samples", "100")
+    assert code == 0, err
+    assert InlinePool.asked == [limits.cpu_count()]
+    assert f"this machine has {limits.cpu_count()} cores" in err
+
+
+def test_a_sweep_that_would_not_fit_in_memory_is_refused(tmp_path: Path) -> None:
+    result = cli_child("sweep", "--grid", "hidden=4096", "--max-samples", "100", cwd=tmp_path,
+                       address_space=1 << 30)
+    assert_one_line_exit_2(result.returncode, result.stderr, "needs about", "is available here")
+    assert result.peak_bytes < BOMB_PEAK
