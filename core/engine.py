@@ -15,7 +15,7 @@ from core import models, task
 from core.optim import Optimizer, clip_by_global_norm
 
 ENGINES = ("numpy", "compiled")
-DEFAULT = "numpy"  # what an unnamed engine means
+DEFAULT = "auto"  # what an unnamed engine means: compiled where numba is installed
 PREDICT_CHUNK = 4096  # pairs per forward in predict, to bound memory
 
 

@@ -231,7 +231,7 @@ def test_registered_as_a_model_kind() -> None:
     assert rnn.GATES == ()
     a, b = np.array([3, 100]), np.array([4, 27])
     x, _ = task.make_batch(a, b, 8)
-    np.testing.assert_array_equal(predict(params, a, b, 8), rnn.forward(params, x)[0][:, :, 0])
+    np.testing.assert_allclose(predict(params, a, b, 8), rnn.forward(params, x)[0][:, :, 0], rtol=0, atol=1e-12)
 
 
 def test_trainer_trains_the_rnn_and_reduces_the_loss() -> None:
