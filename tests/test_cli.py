@@ -226,8 +226,9 @@ def test_eval_reports_both_widths(solved_model: Path) -> None:
     params, _ = load_model(solved_model)
     right = exhaustive_right(params)
     assert right == 16384  # the fixture's model is solved (else the add test below proves less)
-    assert f"At 8 bits: {right}/16384 sums right (100.00%), all 16,384 pairs" in out
-    assert re.search(r"At 16 bits \(twice the bits\): \d+/4096 sums right .* sampled", out)
+    assert (f"At 8 bits (trained): {right}/16384 sums right, 100.00 % (95 % interval 99.98-100.00 %), all 16,384 "
+            "pairs") in out
+    assert re.search(r"At 16 bits: \d+/2000 sums right, \d+\.\d\d % \(95 % interval [\d.]+-[\d.]+ %\), sampled", out)
 
 
 def test_add_prints_the_right_sum(solved_model: Path) -> None:
