@@ -53,6 +53,13 @@ class OneLineParser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+def path_argument(text: str) -> Path:
+    """argparse type for a file name: an empty one is refused (Path("") would mean the current folder)."""
+    if not text:
+        raise argparse.ArgumentTypeError("a file name is needed, got ''")
+    return Path(text)
+
+
 def output_file(option: str, value: str) -> Path:
     """A file an option will write: refused now (LimitError naming the option) if it cannot be written."""
     try:

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import core
+from core import limits, options, safe_save
 from explorer.display import display_problem, no_display_message
 
 SCREENSHOT_TIMEOUT_S = 60.0
@@ -19,18 +20,18 @@ DEFAULT_SIZE = "1280x800"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = options.OneLineParser(
         prog="lstm-explorer",
         description="Open the LSTM Adder Explorer window: watch an LSTM learn binary addition while it trains.",
     )
-    parser.add_argument("--screenshot", metavar="PATH", type=Path,
+    parser.add_argument("--screenshot", metavar="PATH", type=options.path_argument,
                         help="render the window offscreen to this PNG file and exit")
     parser.add_argument("--train", metavar="SAMPLES", type=int, default=0,
                         help="with --screenshot: train this many samples first")
     parser.add_argument("--tab", metavar="NAME", help="show the bottom tab whose title contains NAME")
     parser.add_argument("--size", metavar="WxH",
                         help=f"window size (default {DEFAULT_SIZE}, or the size it had when last closed)")
-    parser.add_argument("--open", metavar="FILE", type=Path, help="a saved session to open")
+    parser.add_argument("--open", metavar="FILE", type=options.path_argument, help="a saved session to open")
     parser.add_argument("--install-desktop", action="store_true",
                         help="add the app to your application menu (freedesktop entry and icon)")
     parser.add_argument("--uninstall-desktop", action="store_true", help="remove what --install-desktop added")
@@ -57,11 +58,11 @@ def run(argv: list[str] | None = None) -> int:
         size = parse_size(args.size) if args.size else None
         if args.train and not args.screenshot:
             parser.error("--train needs --screenshot (in the window, press Play)")
-        if args.train < 0:
-            parser.error("--train must be 0 or more samples")
-    except argparse.ArgumentTypeError as error:
-        parser.print_usage(sys.stderr)
-        print(f"lstm-explorer: error: {error}", file=sys.stderr)
+        limits.check_count("--train", args.train, 0)
+        if args.screenshot is not None:  # before any training: the picture must have somewhere to go
+            options.picture_file("--screenshot", args.screenshot)
+    except (argparse.ArgumentTypeError, limits.LimitError) as error:
+        print(f"lstm-explorer: error: {options.one_line(error)}", file=sys.stderr)
         return 2
     except SystemExit as exit_:  # --help, --version, usage errors
         return exit_.code if isinstance(exit_.code, int) else 0
@@ -166,10 +167,17 @@ def _screenshot(app, args: argparse.Namespace, size: tuple[int, int]) -> int:
             return 2
     else:
         trainer = Trainer()
+    from core.cli import ProgressBar
+
     remaining = args.train
+    progress = ProgressBar(args.train, sys.stderr) if args.train and sys.stderr.isatty() else None
     while remaining > 0:
         result = trainer.step(min(1000, remaining))
         remaining -= max(result.samples, 1)
+        if progress is not None:
+            progress.update(args.train - max(remaining, 0), trainer.samples_per_second)
+    if progress is not None:
+        progress.clear()
     window = MainWindow(trainer=trainer, restore_layout=False)
     try:
         return _render(app, window, args, size)
@@ -207,10 +215,17 @@ def _render(app, window, args: argparse.Namespace, size: tuple[int, int]) -> int
     for _ in range(5):  # let layouts settle and pyqtgraph repaint
         app.processEvents()
     image = window.grab()
-    args.screenshot.parent.mkdir(parents=True, exist_ok=True)
-    if not image.save(str(args.screenshot), "PNG"):
-        print(f"lstm-explorer: error: could not write {args.screenshot}", file=sys.stderr)
-        return 1
+
+    def write_png(temp: Path) -> None:
+        if not image.save(str(temp), "PNG"):
+            raise OSError(f"the image could not be written to {temp.parent}")
+
+    try:
+        args.screenshot.parent.mkdir(parents=True, exist_ok=True)
+        safe_save.write_file_by_name(args.screenshot, write_png)
+    except (OSError, safe_save.SessionError) as error:
+        print(f"lstm-explorer: error: {options.one_line(error)}", file=sys.stderr)
+        return 2
     trained = window.latest_snapshot.samples_seen
     print(f"wrote {args.screenshot} ({image.width()}x{image.height()}, {trained:,} samples trained)")
     return 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -333,7 +334,7 @@ class SessionController(QObject):
         else:
             problem = ""
         if problem:
-            if not path.exists() and path in actions.recent_files():
+            if not os.path.lexists(path) and path in actions.recent_files():  # (False for a name too long)
                 actions.forget_recent([path])
                 self.rebuild_recent_menu(report=False)
             QMessageBox.critical(self.window, "Cannot open the session", problem)

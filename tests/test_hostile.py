@@ -30,7 +30,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core import cli, limits, options, safe_save, session, sweep, validate
+import lstm_explorer
+from core import limits, options, safe_save, session, sweep, validate
 from core.session import SessionError, load_model, load_session, save_session
 from core.trainer import CHECK_EVERY, MAX_HIDDEN, TrainConfig, Trainer
 
@@ -42,10 +43,10 @@ ZEROS_CHUNK = 1 << 24  # 16 MiB of zeros, deflated once and repeated
 
 # ---- helpers -----------------------------------------------------------------------------------------------------
 def run_in_process(*argv: str) -> tuple[int, str, str]:
-    """cli.main(argv) here: (exit code, stdout, stderr)."""
+    """The `lstm-explorer` command's main(argv) here: (exit code, stdout, stderr)."""
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = cli.main(list(argv))
+        code = lstm_explorer.main(list(argv))
     return code, out.getvalue(), err.getvalue()
 
 
@@ -87,7 +88,7 @@ def run_child(args: list[str], cwd: Path, address_space: int = CHILD_ADDRESS_SPA
 
 
 def cli_child(*argv: str, cwd: Path, **kwargs: object) -> ChildResult:
-    return run_child([sys.executable, "-m", "core.cli", *argv], cwd=cwd, **kwargs)
+    return run_child([sys.executable, "-m", "lstm_explorer", *argv], cwd=cwd, **kwargs)
 
 
 def assert_one_line_exit_2(code: int, err: str, *words: str) -> None:
@@ -768,3 +769,105 @@ def test_a_sweep_that_would_not_fit_in_memory_is_refused(tmp_path: Path) -> None
                        address_space=1 << 30)
     assert_one_line_exit_2(result.returncode, result.stderr, "needs about", "is available here")
     assert result.peak_bytes < BOMB_PEAK
+
+
+# ---- the window: a dialog for every bad file, the same save path -------------------------------------------------
+WAIT_MS = 30_000
+
+
+@pytest.fixture
+def window(qtbot, monkeypatch: pytest.MonkeyPatch):
+    """A window on a small trained session, its error dialogs captured instead of shown."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from explorer.main_window import MainWindow
+
+    dialogs: list[tuple[str, str]] = []
+    monkeypatch.setattr(QMessageBox, "critical", lambda parent, title, text, *rest: dialogs.append((title, text)))
+    trainer = Trainer(TrainConfig(heldout_size=64))
+    trainer.step(200)
+    win = MainWindow(trainer, restore_layout=False)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.latest_snapshot is not None, timeout=WAIT_MS)
+    win.dialogs = dialogs
+    yield win
+    win.close()
+    assert win.stop_training_thread()
+
+
+@pytest.mark.parametrize("case", ["long name", "event at sample 10**400", "20,000 events", "large held-out set",
+                                  "samples_seen 2**63-1", "model input size 3"])
+def test_the_window_refuses_a_bad_file_with_one_dialog(qtbot, window, tmp_path: Path, arrays: dict, case: str):
+    config = json.loads(str(arrays["config"]))
+    config["heldout_size"] = 65_536
+    paths = {
+        "long name": tmp_path / LONG_NAME,
+        "event at sample 10**400": tampered(tmp_path, arrays, history__events="[[1" + "0" * 400 + ', "x"]]'),
+        "20,000 events": tampered(tmp_path, arrays, history__events=json.dumps([[i, "x"] for i in range(20_000)])),
+        "large held-out set": tampered(tmp_path, arrays, config=json.dumps(config)),
+        "samples_seen 2**63-1": tampered(tmp_path, arrays, samples_seen=np.int64(2**63 - 1)),
+        "model input size 3": tampered(tmp_path, arrays, lstm__weight_ih_l0=np.zeros((64, 3))),
+    }
+    samples_before = window.latest_snapshot.samples_seen
+    assert window.sessions.open_file(paths[case]) is False
+    (title, text), = window.dialogs
+    assert title == "Cannot open the session"
+    assert "\n" not in text and len(text) < 400
+    assert window.sessions.path is None and window.latest_snapshot.samples_seen == samples_before
+
+
+def _save_in_window(qtbot, window, path: Path):
+    with qtbot.waitSignal(window.sessions.sigJobDone, timeout=WAIT_MS) as done:
+        window.sessions.save_to(path)
+    return done.args[0]
+
+
+def test_the_window_never_replaces_a_device_and_writes_through_a_symlink(qtbot, window, tmp_path: Path,
+                                                                         saved: Path) -> None:
+    device = "/dev/null"
+    with pytest.raises(SessionError, match="a device"):  # checked here first: a regression never reaches /dev/null
+        safe_save.resolve_target(device)
+    before = os.stat(device)
+    result = _save_in_window(qtbot, window, Path(device))
+    assert result.error is not None and "not a regular file" in result.error
+    assert [title for title, _ in window.dialogs] == ["Cannot save the session"]
+    assert stat.S_ISCHR(os.stat(device).st_mode) and os.stat(device).st_ino == before.st_ino
+    target = tmp_path / "target.npz"
+    target.write_bytes(saved.read_bytes())
+    link = tmp_path / "link.npz"
+    link.symlink_to(target.name)
+    assert _save_in_window(qtbot, window, link).error is None
+    assert link.is_symlink() and load_session(target).samples_seen >= 200
+    assert listing(tmp_path) == ["link.npz", "target.npz"]
+
+
+def test_the_window_exports_refuse_a_fifo(qtbot, window, tmp_path: Path) -> None:
+    fifo = tmp_path / "curves.csv"
+    os.mkfifo(fifo)
+    with qtbot.waitSignal(window.sessions.sigJobDone, timeout=WAIT_MS) as done:
+        window.sessions.export_curves(fifo)
+    assert "FIFO" in done.args[0].error
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and listing(tmp_path) == ["curves.csv"]
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--screenshot", "afile/x.png"], "afile is a file, not a folder"),
+    (["--screenshot", ""], "a file name is needed"),
+    (["--open", ""], "a file name is needed"),
+    (["--screenshot", "x.png", "--open", LONG_NAME], "file name is too long"),
+    (["--screenshot", LONG_NAME.replace(".npz", ".png")], "file name is too long"),
+    (["--screenshot", "/dev/null"], "not a regular file"),
+    (["--screenshot", "x.png", "--train", "-1"], "--train must be"),
+    (["--size", "10x10"], "size must be between"),
+    (["--train", "5"], "--train needs --screenshot"),
+    (["--bogus"], "unrecognized arguments"),
+])
+def test_window_options_are_one_line_and_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, argv: list[str],
+                                                words: str) -> None:
+    """Checked before Qt starts: nothing is trained or drawn, nothing is written."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("")
+    code, out, err = run_in_process(*argv)
+    assert_one_line_exit_2(code, err, words)
+    assert out == "" and listing(tmp_path) == ["afile"]
