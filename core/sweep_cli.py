@@ -133,7 +133,7 @@ def format_table(summary: MapSummary, result: SweepResult) -> str:
     lines = [f"median samples to solve (runs solved/finished), each cell pooling {summary.pooled}; budget "
              f"{result.max_samples:,} samples{engine}; '-' = median not solved",
              corner.ljust(12) + "".join(f"{label:>{width}}" for label in summary.x_labels)]
-    for j, label in enumerate(summary.y_labels):
+    for j, label in enumerate(summary.y_labels if summary.y else ["all runs"]):
         row = f"{label:<12}"
         for i in range(len(summary.x_labels)):
             median = summary.median[j, i]

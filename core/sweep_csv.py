@@ -76,24 +76,30 @@ def read_cells(path: str | os.PathLike[str]) -> list[CellResult]:
     return _parse(text, os.fspath(path))[0]
 
 
-def _parse(text: str, name: str) -> tuple[list[CellResult], int]:
-    """(cells, length of the text up to the last whole line)."""
+def _parse(text: str, name: str, appending: bool = False) -> tuple[list[CellResult], int]:
+    """(cells, length of the text up to the last whole line). A file written before a setting existed lacks its
+    column: its cells had the default. Rows are only appended to a file with exactly COLUMNS."""
     whole = text if text.endswith("\n") or not text else text[: text.rfind("\n") + 1]
     reader = csv.reader(io.StringIO(whole))
     header = next(reader, None)
     if header is None:
         return [], 0
-    if tuple(header) != COLUMNS:
-        missing = [column for column in COLUMNS if column not in header]
-        extra = [column for column in header if column not in COLUMNS]
-        detail = (f"missing {', '.join(missing)}" if missing else "") + ("; " if missing and extra else "") + (
-            f"unknown {', '.join(extra)}" if extra else "") or "columns in another order"
-        raise SweepCsvError(f"{name} is not a sweep CSV of this version ({detail})")
+    header = tuple(header)
+    required = RESULT_COLUMNS if not appending else COLUMNS
+    missing = [column for column in required if column not in header]
+    unknown = [column for column in header if column not in COLUMNS]
+    if missing or unknown or len(set(header)) < len(header):
+        detail = "; ".join(part for part in (f"missing {', '.join(missing)}" if missing else "",
+                                             f"unknown {', '.join(unknown)}" if unknown else "") if part)
+        raise SweepCsvError(f"{name} is not a sweep CSV of this version ({detail or 'a column twice'})")
+    if appending and header != COLUMNS:
+        raise SweepCsvError(f"{name} has its columns in another order than this version writes")
+    defaults = {column: _text(getattr(TrainConfig(), column)) for column in CONFIG_COLUMNS}
     cells = []
     for line, values in enumerate(reader, start=2):
-        if len(values) != len(COLUMNS):
-            raise SweepCsvError(f"{name}, line {line}: {len(values)} fields, expected {len(COLUMNS)}")
-        cells.append(cell_of(dict(zip(COLUMNS, values)), f"{name}, line {line}: "))
+        if len(values) != len(header):
+            raise SweepCsvError(f"{name}, line {line}: {len(values)} fields, expected {len(header)}")
+        cells.append(cell_of({**defaults, **dict(zip(header, values))}, f"{name}, line {line}: "))
     return cells, len(whole.encode("utf-8"))
 
 
@@ -137,7 +143,7 @@ class CellStream:
         if exists:
             with open(self.path, newline="", encoding="utf-8") as stream:
                 text = stream.read()
-            self.previous, whole_length = _parse(text, self.path)
+            self.previous, whole_length = _parse(text, self.path, appending=True)
             self._stream = open(self.path, "r+", newline="", encoding="utf-8")  # noqa: SIM115 (closed in close())
             self._stream.truncate(whole_length)  # a line cut short by the interruption goes
             self._stream.seek(whole_length)

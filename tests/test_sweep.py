@@ -356,6 +356,23 @@ def test_csv_stream_refuses_an_existing_file_and_resumes_past_a_cut_line(tmp_pat
         sweep_csv.CellStream(other, resume=True)
 
 
+def test_a_csv_from_before_a_setting_existed_reads_with_its_default_but_is_not_appended_to(tmp_path) -> None:
+    cell = sweep.run_cell(SMALL.replace(seed=1), 300, ENGINE)
+    path = tmp_path / "older.csv"
+    with sweep_csv.CellStream(path) as stream:
+        stream.append(cell)
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    older = [column for column in sweep_csv.COLUMNS if column != "loss"]  # as written before the loss setting
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, older, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    assert sweep_csv.read_cells(path) == [cell]  # the default loss, which is what trained it
+    with pytest.raises(sweep_csv.SweepCsvError, match="missing loss"):
+        sweep_csv.CellStream(path, resume=True)
+
+
 # ---- the command line -----------------------------------------------------------------------------------------------
 def cli(arguments: list[str], capsys) -> tuple[int, str, str]:
     code = sweep.main(arguments)
@@ -384,7 +401,7 @@ def test_cli_streams_a_csv_and_prints_the_map_as_a_table(tmp_path, capsys) -> No
     assert code == 0
     assert stdout_again.splitlines()[1].split() == ["lr", "0.3", "1"]  # a CSV's values are sorted
     lr_03 = next(line for line in stdout.splitlines()[2:]).split("(2/2)")[0].split()[-1]
-    assert stdout_again.splitlines()[2].split() == [lr_03, "(2/2)", "-", "(1/2)"]
+    assert stdout_again.splitlines()[2].split() == ["all", "runs", lr_03, "(2/2)", "-", "(1/2)"]
 
 
 def test_an_interrupted_sweep_resumes_where_it_stopped(tmp_path, capsys, monkeypatch) -> None:

@@ -167,6 +167,20 @@ class _Heatmap:
         self.texts: list[list[pg.TextItem]] = []
         self.shape = (0, 0)
 
+    def clear(self) -> None:
+        """No map: no cells, no ticks."""
+        self.image.clear()
+        self.grey.clear()
+        for row in self.texts:
+            for text in row:
+                self.plot.removeItem(text)
+        self.texts = []
+        self.shape = (0, 0)
+        for name in ("bottom", "left"):
+            self.plot.getAxis(name).setTicks([[], []])
+            self.plot.setLabel(name, "")
+        self.plot.setRange(xRange=(-0.5, 0.5), yRange=(-0.5, 0.5), padding=0)
+
     def set_levels(self, levels: tuple[float, float], ticks: list[tuple[float, str]]) -> None:
         if levels != self.levels:
             self.levels = levels
@@ -273,8 +287,9 @@ class SweepMap(QWidget):
         if result is None:
             self.summary = None
             for heatmap in (self.median, self.rate):
-                heatmap.image.clear()
-                heatmap.grey.clear()
+                heatmap.clear()
+            low, high = math.log10(CHECK_EVERY), math.log10(sweep.DEFAULT_MAX_SAMPLES)
+            self.median.set_levels((low, high), _log_ticks(low, high))
             self.title.setText("")
             self.hint.setText("Type a grid, then press Start")
             self.hint.setPos(0, 0)
@@ -327,8 +342,10 @@ class SweepMap(QWidget):
 
     @staticmethod
     def _title(result: SweepResult, summary: MapSummary) -> str:
-        base = result.grid.base
-        model = "plain RNN" if base.model == "rnn" else "LSTM"
+        grid = result.grid
+        names = {"lstm": "LSTM", "rnn": "plain RNN"}
+        kinds = grid.axis("model").values if "model" in grid.names() else (grid.base.model,)
+        model = " and ".join(names.get(kind, kind) for kind in kinds)
         engine = f" · {result.engine} engine" if result.engine else ""
         done = f"{len(result.cells):,} of {result.total:,} runs" if len(result.cells) < result.total else \
             f"{result.total:,} runs"
@@ -443,7 +460,7 @@ class SweepPanel(QWidget):
         self.workers.setValue(cpus)
         self.workers.setToolTip(f"Processes training runs at the same time (this computer has {cpus} CPUs)")
         self.scheduler = QLineEdit()
-        self.scheduler.setPlaceholderText("empty: this computer's processes")
+        self.scheduler.setPlaceholderText("tcp://host:8786 · empty: this computer's processes")
         self.scheduler.setToolTip("The address of a Dask scheduler (tcp://host:8786) to run the cells on its "
                                   "workers, which need lstm-explorer installed; needs dask.distributed here too: "
                                   'pip install "lstm-explorer[cluster]"')
@@ -509,7 +526,7 @@ class SweepPanel(QWidget):
         grid.addWidget(self.max_samples, 3, 1)
         grid.addWidget(QLabel("processes"), 3, 2)
         grid.addWidget(self.workers, 3, 3)
-        grid.addWidget(QLabel("Dask"), 4, 0)
+        grid.addWidget(QLabel("Dask at"), 4, 0)
         grid.addWidget(self.scheduler, 4, 1, 1, 3)
         buttons = QHBoxLayout()
         buttons.setContentsMargins(0, 0, 0, 0)
