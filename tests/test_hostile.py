@@ -59,18 +59,19 @@ class ChildResult:
 
 
 def run_child(args: list[str], cwd: Path, address_space: int = CHILD_ADDRESS_SPACE, timeout: float = 240.0,
-              env: dict[str, str] | None = None) -> ChildResult:
-    """Run a command in a child whose address space is capped; its own peak memory is read with wait4."""
+              env: dict[str, str] | None = None, stderr: int | None = None) -> ChildResult:
+    """Run a command in a child whose address space is capped; its own peak memory is read with wait4. stderr, if
+    given, is where the child's stderr goes (its text is then not collected)."""
 
     def cap() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
 
     process = subprocess.Popen(args, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, preexec_fn=cap, env=env)
-    output: dict[str, bytes] = {}
+                               stderr=subprocess.PIPE if stderr is None else stderr, preexec_fn=cap, env=env)
+    output: dict[str, bytes] = {"err": b""}
+    streams = [("out", process.stdout)] + ([("err", process.stderr)] if stderr is None else [])
     readers = [threading.Thread(target=lambda name, stream: output.__setitem__(name, stream.read()),
-                                args=(name, stream)) for name, stream in (("out", process.stdout),
-                                                                          ("err", process.stderr))]
+                                args=(name, stream)) for name, stream in streams]
     for reader in readers:
         reader.start()
     killer = threading.Timer(timeout, process.kill)  # a hang fails the test (it shows as -9) instead of the suite
@@ -82,8 +83,8 @@ def run_child(args: list[str], cwd: Path, address_space: int = CHILD_ADDRESS_SPA
     process.returncode = os.waitstatus_to_exitcode(status)
     for reader in readers:
         reader.join()
-    process.stdout.close()
-    process.stderr.close()
+    for _, stream in streams:
+        stream.close()
     return ChildResult(process.returncode, output["out"].decode(), output["err"].decode(), usage.ru_maxrss * 1024)
 
 
@@ -320,8 +321,9 @@ FILE_SIZE_LIMIT = """
 import resource, signal, sys
 from core import cli
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails with EFBIG, like a full disk
-resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
-sys.exit(cli.main(["train", "--samples", "1", "--quiet", "--hidden", "200", "--save", sys.argv[1]]))
+resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))  # (the NumPy engine: no compiled-kernel cache files)
+sys.exit(cli.main(["train", "--samples", "1", "--quiet", "--hidden", "200", "--engine", "numpy",
+                   "--save", sys.argv[1]]))
 """
 
 
@@ -871,3 +873,47 @@ def test_window_options_are_one_line_and_exit_2(tmp_path: Path, monkeypatch: pyt
     code, out, err = run_in_process(*argv)
     assert_one_line_exit_2(code, err, words)
     assert out == "" and listing(tmp_path) == ["afile"]
+
+
+@pytest.mark.gui
+def test_the_window_opens_a_session_with_an_unknown_bomb_member_in_bounded_memory(bombs: dict[str, Path],
+                                                                                   tmp_path: Path) -> None:
+    """--open of the session carrying 3 GiB of compressed zeros in an extra member: drawn, in bounded memory."""
+    result = cli_child("--screenshot", "shot.png", "--open", str(bombs["extra member"]), cwd=tmp_path,
+                       env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert result.returncode == 0, result.stderr
+    assert result.peak_bytes < BOMB_PEAK, limits.size_text(result.peak_bytes)
+    assert listing(tmp_path) == ["shot.png"]
+
+
+@pytest.mark.gui
+def test_the_window_refuses_many_events_before_it_draws(tmp_path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """A session with 20,000 events once hung the window after the screenshot: it is refused before any drawing."""
+    path = tampered(tmp_path, arrays, name="events.npz",
+                    history__events=json.dumps([[i, "x"] for i in range(20_000)]))
+    result = cli_child("--screenshot", "shot.png", "--open", str(path), cwd=tmp_path,
+                       env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert_one_line_exit_2(result.returncode, result.stderr, "history.events")
+    assert listing(tmp_path) == ["events.npz"]
+
+
+def test_long_runs_show_progress_under_quiet_on_a_terminal(tmp_path: Path) -> None:
+    """stderr a terminal (a pseudo-terminal here): train --quiet still shows how far it is."""
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        result = run_child([sys.executable, "-m", "lstm_explorer", "train", "--samples", "3000", "--quiet",
+                            "--engine", "numpy"], cwd=tmp_path, stderr=follower)
+        os.close(follower)
+        follower = -1
+        shown = b""
+        with contextlib.suppress(OSError):  # EIO once everything written has been read
+            while chunk := os.read(leader, 65536):
+                shown += chunk
+    finally:
+        os.close(leader)
+        if follower >= 0:
+            os.close(follower)
+    assert result.returncode == 0
+    assert b"3,000/3,000 samples" in shown
