@@ -115,12 +115,13 @@ def _application():
 def _run_window(args: argparse.Namespace, size: tuple[int, int] | None, started: float) -> int:
     from PySide6.QtCore import QTimer
 
-    from explorer import settings
+    from explorer import engine_prep, settings
     from explorer.main_window import MainWindow, dispose
     from explorer.session_actions import remembered_config
     from explorer.sessions import start_interactive
 
     app = _application()
+    engine_prep.never_compile_here()  # the window's process: a loaded session's Trainer must not compile either
     if args.screenshot:
         return _screenshot(app, args, size or parse_size(DEFAULT_SIZE))
     timing = bool(os.environ.get("LSTM_EXPLORER_FIRST_FRAME"))  # `lstm-explorer bench --gui`: report, then quit

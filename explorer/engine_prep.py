@@ -17,6 +17,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QProcess, Signal
 
 import core
+from core import engine as engine_module
 
 WARM_UP = ("import sys\n"
            "from core import kernels\n"
@@ -25,6 +26,12 @@ WARM_UP = ("import sys\n"
            "    sys.exit(3)\n"
            "kernels.warm_up()\n")
 PREPARING = "preparing the compiled engine (first run only)"
+
+
+def never_compile_here() -> None:
+    """In the window's process, an engine left unnamed (a Trainer made for a reset, a loaded session, a screenshot)
+    means NumPy: compiling there would freeze the window. The worker names the compiled engine once it is prepared."""
+    engine_module.DEFAULT = "numpy"
 
 
 def numba_installed() -> bool:

@@ -210,7 +210,8 @@ class MainWindow(QMainWindow):
         self._key_guard = KeyGuard(self)
 
         stored_auto_stop = settings.flag(settings.PAUSE_WHEN_SOLVED, pause_when_solved)
-        self.worker = TrainingWorker(trainer if trainer is not None else Trainer(config),
+        # NumPy until the compiled engine is prepared in another process (see set_engine): nothing compiles here.
+        self.worker = TrainingWorker(trainer if trainer is not None else Trainer(config, engine="numpy"),
                                      pause_when_solved=stored_auto_stop)
         self.controller = Controller(self.worker, self)
         self.controls = ControlsPanel(self.worker.trainer.config)

@@ -40,7 +40,7 @@ MAX_CHUNK_SAMPLES = 1 << 20
 RATE_WINDOW_S = 1.0  # samples/s is measured over at least this much wall-clock time ...
 RATE_TICKS = 3  # ... and over at least this many chunk ends (slow motion has seconds between them)
 MAX_UNDO = 100
-ANALYSIS_WAIT_MS = 120_000
+FINISH_WAIT_MS = 120_000
 # How long a thread that wants the interpreter waits before the one running Python must hand it over. Python's
 # default, 5 ms, makes every call into Python from the GUI thread wait up to that long while NumPy training runs.
 GIL_SWITCH_SECONDS = 0.001
@@ -352,8 +352,7 @@ class TrainingWorker(QObject):
         except Exception as error:  # numba missing or broken: NumPy goes on
             self.sigError.emit(f"the compiled engine cannot run here ({error}); training goes on with NumPy")
             engine = "numpy"
-        engine_module.DEFAULT = engine  # the analyses' evaluations run on it too
-        self.trainer.engine = engine
+        self.trainer.engine = engine  # (the analyses evaluate on the trainer's engine too: see Weights)
         self._seconds_per_sample = None
         self.sigEngine.emit(engine)
         self._emit_snapshot(force=True)
@@ -590,8 +589,8 @@ def shutdown(worker: TrainingWorker, thread: QThread, timeout_ms: int = 2000) ->
             # two chunks or two analyses.
             QMetaObject.invokeMethod(obj, "stop", Qt.ConnectionType.BlockingQueuedConnection)
             running.quit()
-            # An analysis runs to its end (seconds, at most): its thread is waited for however long that takes,
-            # since a QThread destroyed while running ends the process.
-            wait = timeout_ms if running is thread else max(timeout_ms, ANALYSIS_WAIT_MS)
-            ended = running.wait(wait) and ended
+            # A chunk or an analysis runs to its end (one update of a huge batch, or an analysis, may take seconds):
+            # the thread is waited for however long that takes, since a QThread destroyed while running ends the
+            # process. The window is hidden by then.
+            ended = running.wait(max(timeout_ms, FINISH_WAIT_MS)) and ended
     return ended

@@ -150,10 +150,10 @@ def test_at_most_eight_runs_are_kept_and_the_oldest_go_first(qtbot):
         assert [run.number for run in overlays.runs] == list(range(3, MAX_RUNS + 3))
         newest = f"run {MAX_RUNS + 2}: {TrainConfig(seed=9).describe()} · solved at 200 (0.1 s)"
         assert overlays.legend_entries()[-1] == newest
-        assert len(window.curves.loss_plot.listDataItems()) == 2 + MAX_RUNS  # loss and bit error of the current run
+        assert len(window.curves.loss_plot.listDataItems()) == 1 + MAX_RUNS  # the current run's loss
         assert len(overlays.solved_marks.data) == sum(1 for run in overlays.runs if run.solved_at)
         window.clear_runs_action.trigger()
-        assert overlays.runs == [] and len(window.curves.loss_plot.listDataItems()) == 2
+        assert overlays.runs == [] and len(window.curves.loss_plot.listDataItems()) == 1
     finally:
         close_window(window)
 

@@ -291,13 +291,15 @@ def test_carry_finder_result_is_named_and_marked(panel: StepThroughPanel, traine
     assert "computing" in panel.carry.label.text(), "a result for other weights is not shown as current"
     panel.update_from(snapshot_of(trainer, analyses={CARRY_ANALYSIS: Measured(1234, found)}))
     assert named[-1] == [7, 2]  # |corr| >= 0.8, best first; unit 11 is not a carrier
-    text = panel.carry.label.text()
-    for unit, cell_shown, hidden_shown in ((7, "+0.97", "+0.90"), (2, "-0.85", "-0.60"), (11, "+0.50", "+0.55")):
-        row = text[text.index(f"unit {unit}<"):].split("</tr>")[0]
-        assert f">{cell_shown}<" in row and f">{hidden_shown}<" in row
-        assert (f"◆ unit {unit}<" in text) == (unit in (7, 2))
-        assert found.describe(unit) in panel.carry.label.toolTip()
+    text = panel.carry.label.text()  # one line: the carriers, best first, and the runner-up
+    assert "◆ unit 7 (c +0.97, h +0.90), ◆ unit 2 (c -0.85, h -0.60)" in text
+    assert "next: unit 11 (c +0.50, h +0.55)" in text and "◆ unit 11" not in text
     assert "all 16,384 pairs" in text and "sample 1,234" in text
+    tip = panel.carry.label.toolTip()  # the table of the best three, and each one described
+    for unit, cell_shown, hidden_shown in ((7, "+0.97", "+0.90"), (2, "-0.85", "-0.60"), (11, "+0.50", "+0.55")):
+        row = tip[tip.index(f"unit {unit}<"):].split("</tr>")[0]
+        assert f"&nbsp;{cell_shown}<" in row and f"&nbsp;{hidden_shown}<" in row
+        assert found.describe(unit) in tip
     model = panel.units.model
     assert "◆" in model.headerData(7, Qt.Orientation.Vertical, DISPLAY)
     assert "◆" not in model.headerData(11, Qt.Orientation.Vertical, DISPLAY)

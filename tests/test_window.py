@@ -47,7 +47,7 @@ def test_window_builds_with_title_panels_and_status(qtbot, window):
     qtbot.waitUntil(lambda: window.heatmaps.maps["f"].values.shape == (16, 8), timeout=WAIT_MS)
     assert window.heatmaps.maps["c"].values.shape == (16, 8)
     assert window.curves.loss_plot.getAxis("bottom").labelText == "samples seen"
-    assert window.heatmaps.maps["i"].plot.getAxis("bottom").labelText == "bit position (LSB → MSB)"
+    assert window.heatmaps.maps["c"].plot.getAxis("bottom").labelText == "bit position (LSB → MSB)"  # (under both rows)
     assert "45" in window.heatmaps.bit_rows.text and "67" in window.heatmaps.bit_rows.text
     assert window.state_label.text().strip() == "paused"
     assert samples_shown(window) == 0
@@ -360,7 +360,7 @@ def test_curves_smoothing_log_scale_and_hover_readout(qtbot, window):
     assert smoothed[-1] == pytest.approx(raw[-3:].mean())
     curves.log_y.setChecked(True)  # no warning (log of zero) and the view follows in decades
     assert curves.loss_plot.getAxis("left").logMode
-    assert len(curves._event_lines) == 2, "one marker per plot for the learning-rate change"
+    assert len(curves._event_lines) == 3, "one marker per plot for the learning-rate change"
     assert "loss per addition" in curves.loss_plot.getAxis("left").labelText
     box = curves.loss_plot.getViewBox()
     curves.view.scene().sigMouseMoved.emit(box.sceneBoundingRect().center())

@@ -48,7 +48,7 @@ def moving_average(values: np.ndarray, window: int) -> np.ndarray:
 
 
 class CurvesPanel(QWidget):
-    """Two linked plots: loss and bit error (left), exact-sum accuracy in % (right); markers at each event."""
+    """Three linked plots: loss per addition, average bit error, exact-sum accuracy in %; markers at each event."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -72,7 +72,7 @@ class CurvesPanel(QWidget):
         self.smoothing_value = QLabel()
         self.smoothing_value.setMinimumWidth(60)
         self.log_y = QCheckBox("log y")
-        self.log_y.setToolTip("Logarithmic scale for loss and bit error")
+        self.log_y.setToolTip("Logarithmic scale for the loss and the bit error")
         self.solved_label = QLabel()  # when every sum was first right, and whether they still are
         self.solved_label.setToolTip("Counted by the trainer at its check (every 100 samples) that first found every "
                                      "sum right; the time is time spent training (not evaluating or drawing)")
@@ -86,6 +86,14 @@ class CurvesPanel(QWidget):
 
         header = QHBoxLayout()
         header.addWidget(panel_title("Training curves"))
+        legend = QLabel(f"<span style='color:{LOSS_COLOR}'>━ loss per addition</span>&nbsp; "
+                        f"<span style='color:{BIT_ERROR_COLOR}'>━ bit error</span>&nbsp; "
+                        f"<span style='color:{ACCURACY_COLOR}'>━ held-out sums right</span>")
+        legend.setToolTip("Loss per addition: binary cross-entropy summed over the sum's bits (what training "
+                          "minimises). Bit error: mean |true bit − p| per bit. Sums right: the share of 1,024 fixed "
+                          "held-out additions whose whole sum is right.")
+        header.addSpacing(8)
+        header.addWidget(legend)
         header.addSpacing(12)
         header.addWidget(QLabel("smoothing"))
         header.addWidget(self.smoothing)
@@ -99,33 +107,37 @@ class CurvesPanel(QWidget):
         self.view.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Ignored)
         self.view.setMinimumHeight(120)
         self.loss_plot = self.view.addPlot(row=0, col=0)
-        self.accuracy_plot = self.view.addPlot(row=0, col=1)
-        self.loss_plot.setTitle(f"<span style='color:{LOSS_COLOR}'>loss per addition</span> and "
-                                f"<span style='color:{BIT_ERROR_COLOR}'>average bit error |y − p|</span>",
-                                size="10pt")
-        self.accuracy_plot.setTitle("Held-out exact-sum accuracy", size="10pt")
-        for plot in (self.loss_plot, self.accuracy_plot):
-            plot.setLabel("bottom", "samples seen")
+        self.error_plot = self.view.addPlot(row=0, col=1)
+        self.accuracy_plot = self.view.addPlot(row=0, col=2)
+        self.plots = (self.loss_plot, self.error_plot, self.accuracy_plot)
+        label_style = {"font-size": "8pt"}  # the plots may be short: their names must still fit beside them
+        for plot, name, color in ((self.loss_plot, "loss per addition", LOSS_COLOR),
+                                  (self.error_plot, "bit error |y − p|", BIT_ERROR_COLOR),
+                                  (self.accuracy_plot, "sums right (%)", ACCURACY_COLOR)):
+            plot.setLabel("left", name, color=color, **label_style)
+            plot.setLabel("bottom", "samples seen", **label_style)
             plot.getAxis("bottom").enableAutoSIPrefix(False)
             plot.getAxis("left").enableAutoSIPrefix(False)
             outward_ticks(plot)  # and no grid: both would repaint the axes with every new point
             plot.setMenuEnabled(False)
-        self.loss_plot.setLabel("left", "loss per addition · bit error")
-        self.accuracy_plot.setLabel("left", "exactly right (%)")
-        self.accuracy_plot.setXLink(self.loss_plot)
+        for plot in (self.error_plot, self.accuracy_plot):
+            plot.setXLink(self.loss_plot)
+        self.error_plot.setYRange(0, 0.5, padding=0.03)
+        self.error_plot.getAxis("left").setTickSpacing(0.25, 0.05)
         self.accuracy_plot.setYRange(0, 100, padding=0.03)
         self.accuracy_plot.getAxis("left").setTickSpacing(50, 10)  # the plots are short: few labels
-        for plot in (self.loss_plot, self.accuracy_plot):
+        for plot in self.plots:
             plot.getViewBox().disableAutoRange()
             plot.getViewBox().sigRangeChangedManually.connect(self._stop_following)
+        self.error_plot.getViewBox().setLimits(yMin=-0.05, yMax=1.05)
         self.accuracy_plot.getViewBox().setLimits(yMin=-5, yMax=105)
         self.loss_curve = self.loss_plot.plot(pen=pg.mkPen(LOSS_COLOR, width=2))
-        self.bit_error_curve = self.loss_plot.plot(pen=pg.mkPen(BIT_ERROR_COLOR, width=2))
+        self.bit_error_curve = self.error_plot.plot(pen=pg.mkPen(BIT_ERROR_COLOR, width=2))
         for curve in (self.loss_curve, self.bit_error_curve):
             curve.setClipToView(True)
         self.accuracy_curve = self.accuracy_plot.plot(pen=pg.mkPen(ACCURACY_COLOR, width=2))
         self.crosshairs = []
-        for plot in (self.loss_plot, self.accuracy_plot):
+        for plot in self.plots:
             line = pg.InfiniteLine(angle=90, pen=pg.mkPen((150, 150, 150), style=Qt.PenStyle.DotLine))
             line.hide()
             plot.addItem(line, ignoreBounds=True)
@@ -179,11 +191,11 @@ class CurvesPanel(QWidget):
         self.loss_curve.setData(samples, loss)
         self.bit_error_curve.setData(samples, bit_error)
         self.accuracy_curve.setData(samples, 100.0 * history[:, 3])  # accuracy is exact, never smoothed
-        self._follow_run(samples, np.concatenate([loss, bit_error]))
+        self._follow_run(samples, loss, bit_error)
 
-    def _follow_run(self, samples: np.ndarray, values: np.ndarray) -> None:
+    def _follow_run(self, samples: np.ndarray, loss: np.ndarray, bit_error: np.ndarray) -> None:
         """Keep the whole run in view, with ranges that change in steps."""
-        boxes = (self.loss_plot.getViewBox(), self.accuracy_plot.getViewBox())
+        boxes = [plot.getViewBox() for plot in self.plots]
         if any(any(box.autoRangeEnabled()) for box in boxes):  # the user pressed A: follow the run again
             for box in boxes:
                 box.disableAutoRange()
@@ -196,25 +208,29 @@ class CurvesPanel(QWidget):
         if last > self._x_limit or self._x_limit > 4 * last:  # grew past the edge, or a reset started afresh
             self._x_limit = nice_ceiling(1.2 * last)
             self.loss_plot.setXRange(0, self._x_limit, padding=0.01)
-        finite = values[np.isfinite(values)]
-        if not len(finite):
-            return
-        if self.log_y.isChecked():  # whole decades; in log mode the view works in log10 units
-            y_range = (float(np.floor(np.log10(finite.min()))), float(np.ceil(np.log10(finite.max()))))
-        else:
-            y_range = (0.0, nice_ceiling(max(float(finite.max()), 1e-3)))
-        if y_range != self._y_range:
-            self._y_range = y_range
-            self.loss_plot.setYRange(*y_range, padding=0.02)
-            if self.log_y.isChecked():
-                self.loss_plot.getAxis("left").setTickSpacing()  # automatic: one label per decade fits
-            else:  # the plot is short: three labels, 0, half and top
-                self.loss_plot.getAxis("left").setTickSpacing(y_range[1] / 2, y_range[1] / 10)
+        ranges = []
+        for values in (loss, bit_error):
+            finite = values[np.isfinite(values)]
+            if not len(finite):
+                return
+            if self.log_y.isChecked():  # whole decades; in log mode the view works in log10 units
+                low, high = np.floor(np.log10(finite.min())), np.ceil(np.log10(finite.max()))
+                ranges.append((float(low), float(max(high, low + 1))))
+            else:
+                ranges.append((0.0, nice_ceiling(max(float(finite.max()), 1e-3))))
+        if ranges != self._y_range:
+            self._y_range = ranges
+            for plot, y_range in zip((self.loss_plot, self.error_plot), ranges, strict=True):
+                plot.setYRange(*y_range, padding=0.02)
+                if self.log_y.isChecked():
+                    plot.getAxis("left").setTickSpacing()  # automatic: one label per decade fits
+                else:  # the plot is short: three labels, 0, half and top
+                    plot.getAxis("left").setTickSpacing(y_range[1] / 2, y_range[1] / 10)
 
     def _stop_following(self) -> None:
         """The user panned or zoomed: leave the view alone, with automatic ticks for any range."""
         self._follow = False
-        for plot in (self.loss_plot, self.accuracy_plot):
+        for plot in self.plots:
             plot.getAxis("left").setTickSpacing()
 
     def _draw_events(self, events: list[tuple[int, str]]) -> None:
@@ -226,8 +242,9 @@ class CurvesPanel(QWidget):
             self._events_drawn = []
         marks = [(samples, text, event_color(text)) for samples, text in events[len(self._events_drawn):]]
         for samples, text, color in marks:
-            slot = len(self._event_lines) // 2
-            for plot, labelled in ((self.loss_plot, True), (self.accuracy_plot, False)):
+            slot = len(self._event_lines) // len(self.plots)
+            for plot in self.plots:
+                labelled = plot is self.loss_plot
                 line = pg.InfiniteLine(pos=samples, angle=90, movable=False, pen=pg.mkPen(color, width=1),
                                        label=short_event(text) if labelled else None,
                                        labelOpts={"position": 0.92 - 0.12 * (slot % 6), "color": color,
@@ -243,12 +260,13 @@ class CurvesPanel(QWidget):
 
     def _on_log_y(self, checked: bool) -> None:
         self.loss_plot.setLogMode(y=checked)
+        self.error_plot.setLogMode(y=checked)
         self._y_range = None
         self._draw_curves()
 
     def _on_mouse_moved(self, position) -> None:
         history = self._history
-        for plot in (self.loss_plot, self.accuracy_plot):
+        for plot in self.plots:
             box = plot.getViewBox()
             if len(history) and box.sceneBoundingRect().contains(position):
                 x = box.mapSceneToView(position).x()

@@ -93,16 +93,17 @@ class _Heatmap:
     """
 
     def __init__(self, plot: pg.PlotItem, title: str, colormap: str, levels: tuple[float, float],
-                 unit_label: bool = True) -> None:
+                 unit_label: bool = True, bit_label: bool = True) -> None:
         self.plot = plot
         self.values = np.zeros((1, 1))  # (H, T) as drawn, for the hover readout
         self.levels = levels
         self._colormap = pg.colormap.get(colormap)
         self._lut = argb_lookup_table(self._colormap)
-        plot.setTitle(title, size="10pt")
-        plot.setLabel("bottom", BIT_AXIS_LABEL)
+        plot.setTitle(title, size="9pt")
+        if bit_label:  # (the gate row shares the bit axis label of the row below: the room goes to the images)
+            plot.setLabel("bottom", BIT_AXIS_LABEL, **{"font-size": "8pt"})
         if unit_label:  # the first plot of a row names the shared unit axis
-            plot.setLabel("left", "unit")
+            plot.setLabel("left", "unit", **{"font-size": "8pt"})
         plot.setMouseEnabled(False, False)
         plot.setMenuEnabled(False)
         plot.hideButtons()
@@ -271,12 +272,12 @@ class HeatmapPanel(QWidget):
             for col, name in enumerate(names):
                 # enableMenu=False also saves building a context menu per plot at start-up
                 self.maps[name] = _Heatmap(self.view.addPlot(row=row, col=col, enableMenu=False), *HEATMAPS[name],
-                                           unit_label=col == 0)
+                                           unit_label=col == 0, bit_label=row == 1)
         self.prob_plot = self.view.addPlot(row=1, col=len(STATE_ROW), enableMenu=False)
         self._setup_prob_plot()
         self.bit_rows = _SteadyTextItem(justify="left")
         self.bit_rows.setMinimumSize(230, 0)
-        self.bit_rows.setToolTip("The probe addition as bits, written MSB first as people write numbers;"
+        self.bit_rows.setToolTip("The addition in focus as bits, written MSB first as people write numbers;"
                                  " wrong predicted bits are red")
         # Next to the bars that change with every snapshot: as a cached pixmap the text is laid out and drawn
         # again only when it changes.
@@ -299,9 +300,9 @@ class HeatmapPanel(QWidget):
     # ---- building -------------------------------------------------------------------------------------------
     def _setup_prob_plot(self) -> None:
         plot = self.prob_plot
-        plot.setTitle("p(sum bit = 1) · ○ true bit", size="10pt")
-        plot.setLabel("bottom", BIT_AXIS_LABEL)
-        plot.setLabel("left", "probability")
+        plot.setTitle("p(sum bit = 1) · ○ true bit", size="9pt")
+        plot.setLabel("bottom", BIT_AXIS_LABEL, **{"font-size": "8pt"})
+        plot.setLabel("left", "probability", **{"font-size": "8pt"})
         outward_ticks(plot)
         plot.setMouseEnabled(False, False)
         plot.setMenuEnabled(False)
@@ -550,7 +551,7 @@ def bit_rows_html(a: int, b: int, predicted_bits: np.ndarray, true_bits: np.ndar
     verdict = ("<font color='#2ca02c'>all bits right</font>" if n_wrong == 0
                else f"<font color='{WRONG_COLOR}'>{n_wrong} wrong bit{'s' if n_wrong > 1 else ''} (red)</font>")
     return (
-        "<div style='font-size:9pt'><b>The probe addition in bits</b><br>"
-        "<span style='color:#555'>read MSB … LSB, as written<br>(heatmap columns: LSB → MSB)</span>"
+        "<div style='font-size:9pt'><b>The addition in bits</b><br>"
+        "<span style='color:#555'>MSB … LSB as written (heatmaps: LSB → MSB)</span>"
         f"<pre style='margin:2px 0'>{header}\n{body}</pre>{verdict}</div>"
     )

@@ -357,7 +357,7 @@ class StepDetails(QGroupBox):
             title_label.setToolTip(tooltip)
             value = SteadyLabel("–")  # new text at every step must not move the rest of the panel
             value.setToolTip(tooltip)
-            value.setMinimumWidth(value.label.fontMetrics().horizontalAdvance("0" * 34))
+            value.setMinimumWidth(value.label.fontMetrics().horizontalAdvance("0" * 30))
             value.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             form.addRow(title_label, value)
             self.labels[key] = value
@@ -482,54 +482,74 @@ class BackwardPlot(QWidget):
 
 
 # ---- which unit holds the carry ------------------------------------------------------------------------------
-class CarryFinder(QGroupBox):
-    """The carry finder's result (correlation of every unit's c and h with the true carry over all pairs), and an
-    example addition whose carry runs through many bits."""
+class CarryFinder(QWidget):
+    """One line: the carry finder's result (correlation of every unit's c and h with the true carry over all pairs)
+    naming the units that hold the carry, the best three in its tooltip; and an example addition whose carry runs
+    through many bits."""
 
     sigExample = Signal(int, int, int)  # a, b and the step to look at
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__("Carry finder: which unit holds the carry?", parent)
-        self.setToolTip(
-            "Over all operand pairs: the correlation of each unit's cell state c_t and hidden state h_t with the "
-            "true carry out of bit t. ±1 means the unit holds the carry. Units with |corr| ≥ "
+        super().__init__(parent)
+        self.help = (
+            "Carry finder: over all operand pairs, the correlation of each unit's cell state c_t and hidden state h_t "
+            "with the true carry out of bit t. ±1 means the unit holds the carry. Units with |corr| ≥ "
             f"{carry.CARRY_THRESHOLD:g} are marked ◆ in the table and beside the heatmap rows.")
+        self.setToolTip(self.help)
         self.n_bits = 8
         self.rng = np.random.default_rng()
         self.result: carry.CarryUnits | None = None
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(6, 2, 6, 2)
-        self.label = SteadyLabel(COMPUTING, lines=5)
-        self.label.label.setWordWrap(True)
-        self.label.label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        self.label.setToolTip(self.toolTip())
-        layout.addWidget(self.label)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        title = QLabel("<b>Which unit holds the carry?</b>")
+        title.setToolTip(self.help)
+        self.label = SteadyLabel(COMPUTING)  # one line: the rest of the panel never moves
+        self.label.label.setTextFormat(Qt.TextFormat.RichText)
+        self.label.setToolTip(self.help)
         self.example_button = QPushButton("Show a long carry")
         self.example_button.setToolTip("Look at an addition whose carry runs through many bits, at the step where "
                                        "the run starts: watch the carry unit hold it")
         self.example_button.clicked.connect(self._example)
-        layout.addWidget(self.example_button, 0, Qt.AlignmentFlag.AlignLeft)
+        layout.addWidget(title)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(self.example_button)
 
     def show_result(self, found: carry.CarryUnits | None, hidden_size: int | None) -> list[int]:
-        """Show a result (None: waiting); returns the carry units it names."""
+        """Show a result (None: computing); returns the carry units it names."""
         if found is not None and hidden_size is not None and found.hidden_corr.shape != (hidden_size,):
             found = None  # computed before a change of hidden size; a new result is on its way
         self.result = found
         if found is None:
             self.label.setText(COMPUTING)
+            self.label.setToolTip(self.help)
             return []
         pairs = f"all {found.n_pairs:,} pairs" if found.exhaustive else f"{found.n_pairs:,} random pairs"
-        when = f", weights from sample {found.samples_seen:,}" if found.samples_seen >= 0 else ""
+        when = f", weights of sample {found.samples_seen:,}" if found.samples_seen >= 0 else ""
         carriers = found.carriers()
-        cell = "<th align=right>&nbsp;corr(c, carry)</th>" if found.cell_corr is not None else ""
-        rows = [f"<tr><th align=left>unit</th>{cell}<th align=right>&nbsp;corr(h, carry)</th></tr>"]
-        for unit in (int(u) for u in found.best_units[:3]):
-            name = f"◆ unit {unit}" if unit in carriers else f"&nbsp;&nbsp;&nbsp;unit {unit}"
-            cell = f"<td align=right>{found.cell_corr[unit]:+.2f}</td>" if found.cell_corr is not None else ""
-            rows.append(f"<tr><td>{name}</td>{cell}<td align=right>{found.hidden_corr[unit]:+.2f}</td></tr>")
-        verdict = ("" if carriers else f" · no unit reaches |corr| ≥ {carry.CARRY_THRESHOLD:g} yet")
-        self.label.setText(f"<table cellspacing=0>{''.join(rows)}</table><small>over {pairs}{when}{verdict}</small>")
-        self.label.setToolTip("\n".join([self.toolTip(), ""] + [found.describe(int(u)) for u in found.best_units[:5]]))
+
+        def named(unit: int) -> str:
+            cell = f"c {found.cell_corr[unit]:+.2f}, " if found.cell_corr is not None else ""
+            mark = "◆ " if unit in carriers else ""
+            return f"{mark}unit {unit} ({cell}h {found.hidden_corr[unit]:+.2f})"
+
+        best = [int(u) for u in found.best_units[:3]]
+        if carriers:
+            verdict = f"<b>{', '.join(named(u) for u in carriers)}</b>"
+            others = [u for u in best if u not in carriers][:1]
+            if others:
+                verdict += f"; next: {named(others[0])}"
+        else:
+            verdict = (f"no unit reaches |corr| ≥ {carry.CARRY_THRESHOLD:g} yet; closest: "
+                       + ", ".join(named(u) for u in best[:2]))
+        self.label.setText(f"{verdict} <span style='color:#555'>· corr with the carry over {pairs}{when}</span>")
+        rows = "".join(f"<tr><td>{'◆ ' if u in carriers else ''}unit {u}</td>"
+                       + (f"<td align=right>&nbsp;{found.cell_corr[u]:+.2f}</td>" if found.cell_corr is not None
+                          else "")
+                       + f"<td align=right>&nbsp;{found.hidden_corr[u]:+.2f}</td></tr>" for u in best)
+        header = "<tr><th align=left>unit</th>" + ("<th>&nbsp;corr(c, carry)</th>" if found.cell_corr is not None
+                                                   else "") + "<th>&nbsp;corr(h, carry)</th></tr>"
+        self.label.setToolTip(f"<p>{self.help}</p><table>{header}{rows}</table><p>"
+                              + "<br>".join(found.describe(int(u)) for u in found.best_units[:5]) + "</p>")
         return carriers
 
     def _example(self) -> None:
@@ -591,24 +611,18 @@ class StepThroughPanel(QWidget):
         left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.addWidget(self.bits)
         left_layout.addWidget(self.reading_note)
-        left_layout.addWidget(self.details)
         left_layout.addStretch(1)
-        middle = QWidget()
-        middle_layout = QVBoxLayout(middle)
-        middle_layout.setContentsMargins(0, 0, 0, 0)
-        middle_layout.addWidget(self.carry)
-        middle_layout.addWidget(self.units, 1)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
-        for index, widget in enumerate((left, middle, self.backward)):
+        for index, widget in enumerate((left, self.details, self.units, self.backward)):
             self.splitter.addWidget(widget)
             self.splitter.setCollapsible(index, False)
-        self.splitter.setSizes([420, 460, 360])
+        self.splitter.setSizes([300, 340, 330, 300])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.setSpacing(4)
         layout.addLayout(top)
+        layout.addWidget(self.carry)
         layout.addWidget(self.splitter, 1)
-        self.setMinimumHeight(240)
 
     # ---- drawing ----------------------------------------------------------------------------------------------
     def update_from(self, snapshot: object) -> None:
