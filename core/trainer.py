@@ -490,6 +490,10 @@ class Trainer:
         if not_live:
             raise ConfigError(f"{', '.join(sorted(not_live))} can only change with a reset")
         new = self.config.replace(**changes)
+        try:  # a larger batch or more units must fit in memory too
+            limits.check_training(new)
+        except limits.LimitError as error:
+            raise ConfigError(str(error)) from None
         old = self.config
         described = []
         for name in TrainConfig.LIVE:

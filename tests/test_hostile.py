@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 import lstm_explorer
 from core import limits, options, safe_save, session, sweep, validate
 from core.session import SessionError, load_model, load_session, save_session
-from core.trainer import CHECK_EVERY, MAX_HIDDEN, TrainConfig, Trainer
+from core.trainer import CHECK_EVERY, MAX_HIDDEN, ConfigError, TrainConfig, Trainer
 
 CHILD_ADDRESS_SPACE = 2 << 30  # a child may map at most this much (Python, NumPy and numba map ~300 MB to start)
 BOMB_PEAK = 500 * 2**20  # what a bomb case may make resident, at most
@@ -917,3 +917,12 @@ def test_long_runs_show_progress_under_quiet_on_a_terminal(tmp_path: Path) -> No
             os.close(follower)
     assert result.returncode == 0
     assert b"3,000/3,000 samples" in shown
+
+
+def test_a_live_change_that_would_not_fit_in_memory_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The window's batch box goes to 65,536: at 32 bits that is gigabytes, refused like a bad value."""
+    trainer = Trainer(TrainConfig(n_bits=32, heldout_size=64))
+    monkeypatch.setattr(limits, "memory_available", lambda: 2 << 30)
+    with pytest.raises(ConfigError, match=r"needs about .* of memory"):
+        trainer.update(batch_size=65_536)
+    assert trainer.config.batch_size == 1
