@@ -285,6 +285,30 @@ def test_predict_with_units_knocked_out_equals_the_reference(model):
     assert np.abs(actual - kernels.predict(params, a, b, 6)).max() > 1e-3, "the knockout changed nothing"
 
 
+@pytest.mark.parametrize("model", ["lstm", "rnn"])
+def test_a_pair_is_predicted_alike_whatever_is_predicted_with_it(model):
+    """Prediction computes each distinct prefix of input bits once and shares it between the pairs that have it,
+    in chunks of pairs (52,428 at H=20): a pair's probabilities are the same, to the bit, alone, among others, in
+    any order, repeated, on either side of a chunk's end."""
+    from core.kernels import compiled
+
+    rng = np.random.default_rng(9)
+    params = random_params(model, 20, rng)
+    a, b = random_pairs(rng, 60_000, 10)
+    a[:5000], b[:5000] = a[-5000:], b[-5000:]  # repeated pairs, in different chunks
+    assert len(a) > compiled.PREDICT_STATE_VALUES // 20
+    together = kernels.predict(params, a, b, 10)
+    reverse = kernels.predict(params, a[::-1], b[::-1], 10)[:, ::-1]
+    picked = np.r_[0:3, 4999:5001, 52_420:52_440, 59_990:60_000]
+    alone = np.concatenate([kernels.predict(params, a[k : k + 1], b[k : k + 1], 10) for k in picked], axis=1)
+    np.testing.assert_array_equal(reverse, together)
+    np.testing.assert_array_equal(alone, together[:, picked])
+    np.testing.assert_array_equal(together[:, :5000], together[:, -5000:])
+    x, _ = task.make_batch(a[picked], b[picked], 10)
+    assert_close(together[:, picked], MODULES[model].forward(params, x)[0][:, :, 0], TOLERANCE, "probabilities")
+    assert kernels.predict(params, a[:0], b[:0], 10).shape == (10, 0)
+
+
 # ---- the Python layer --------------------------------------------------------------------------------------------
 def test_optimizer_state_is_created_kept_and_counted():
     rng = np.random.default_rng(4)

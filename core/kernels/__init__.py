@@ -114,7 +114,9 @@ def train_chunk(model: str, params: lstm.Params | rnn.Params, optimizer: Optimiz
 def predict(params: lstm.Params | rnn.Params, a: np.ndarray, b: np.ndarray, n_bits: int,
             unit_scale: np.ndarray | None = None) -> np.ndarray:
     """p(sum bit t = 1) for the pairs (a[k], b[k]): (T, N) float64, computed in the params' precision.
-    unit_scale (H,), if given, multiplies each unit's state after every step (LSTM: c_t and h_t; RNN: h_t)."""
+    unit_scale (H,), if given, multiplies each unit's state after every step (LSTM: c_t and h_t; RNN: h_t).
+    Pairs that share their low bits share the steps that read them (each computed once); a pair's result does not
+    depend on the other pairs, to the bit."""
     kernel = _kernel(_model_of(params), "predict", params)
     n_bits = task.check_bits(n_bits)
     a, b = _operands(a, b)

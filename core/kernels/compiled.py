@@ -21,8 +21,11 @@ at B = 1 (online learning) along the units, by multiplying the transposes instea
 Every array is allocated once per call, none inside the loop over updates. exp and tanh are written out in
 arithmetic (_expm1_float64, _exp_float32) so that these loops vectorize: libm calls would not. In float64 they
 are accurate to a few units in the last place, so results equal the references to ~1e-15; float32 gets a shorter
-polynomial. No fastmath (it would let results drift from the references); error_model "numpy"
-removes Python's division-by-zero checks, which would stop the loops vectorizing.
+polynomial. No fastmath (it would let results drift from the references); error_model "numpy" removes Python's
+division-by-zero checks, which would stop the loops vectorizing.
+
+Prediction computes each distinct prefix of input bits once (see the last section): the state after step t
+depends only on bits 0..t of a and b.
 
 The model's and the optimizer's options are small arrays, so that adding one never changes a kernel's signature:
 `options` (int64) holds codes (OPTION_* slots, *_CODE values: optimizer, loss, RNN units, biases or not), `hyper`
@@ -49,7 +52,7 @@ NO_BIAS_CODE, BIAS_CODE = 0, 1  # BIAS_CODE: the biases are trained; NO_BIAS_COD
 HYPER_LR, HYPER_MOMENTUM, HYPER_BETA1, HYPER_BETA2, HYPER_EPS, HYPER_CLIP, HYPER_MAX_LOSS = range(7)
 N_HYPER = 7
 
-PREDICT_BLOCK = 512  # samples evaluated together: the cache of a block stays in L2
+PREDICT_BLOCK = 256  # prefixes evaluated together in prediction: a block's arrays stay in the L2 cache
 LOG_FLOOR = -100.0  # torch.nn.BCELoss clamps each log at -100
 
 _kernel = njit(nogil=True, cache=True, error_model="numpy")
@@ -346,16 +349,15 @@ def _unpack_gradient(grad_t, grad_out, bias_out_grad, options, grad):
 
 # ---- what the models share: inputs, head, loss -------------------------------------------------------------------
 @njit(error_model="numpy")
-def _set_inputs(a, b, first, count, inputs, hidden_size):
-    """inputs[t] = [1; bit t of a; bit t of b; h_{t-1}] for the samples first .. first+count-1 (columns past
-    count, when a block is not full, get zeros); h_0 = 0. The h rows of later steps are written by the steps."""
+def _set_inputs(a, b, first, inputs):
+    """inputs[t] = [1; bit t of a; bit t of b; h_{t-1}] for the B samples from first on (inputs (T+1, 3+H, B));
+    h_0 = 0. The h rows of later steps are written by the steps."""
     one = inputs.dtype.type(1.0)
-    B = inputs.shape[2]
     for t in range(inputs.shape[0]):
-        for s in range(B):
+        for s in range(inputs.shape[2]):
             inputs[t, 0, s] = one
-            inputs[t, 1, s] = _bit(a[first + s], t, one) if s < count else 0
-            inputs[t, 2, s] = _bit(b[first + s], t, one) if s < count else 0
+            inputs[t, 1, s] = _bit(a[first + s], t, one)
+            inputs[t, 2, s] = _bit(b[first + s], t, one)
     inputs[0, 3:] = 0
 
 
@@ -368,18 +370,22 @@ def _scale_units(values, unit_scale):
 
 
 @njit(error_model="numpy")
+def _head_step(w_out, b_out, hidden, probs):
+    """probs (B,) = sigmoid(W_out h + b_out) for hidden (H, B)."""
+    probs[:] = 0
+    for k in range(w_out.shape[0]):
+        w_k, h_k = w_out[k], hidden[k]
+        for s in range(probs.shape[0]):
+            probs[s] += w_k * h_k[s]
+    for s in range(probs.shape[0]):
+        probs[s] = _sigmoid(probs[s] + b_out[0])
+
+
+@njit(error_model="numpy")
 def _head(w_out, b_out, inputs, probs):
     """probs[t] = sigmoid(W_out h_t + b_out) for every step, h_t being the h rows of inputs[t + 1]."""
     for t in range(probs.shape[0]):
-        logits = probs[t]
-        logits[:] = 0
-        hidden = inputs[t + 1, 3:]
-        for k in range(w_out.shape[0]):
-            w_k, h_k = w_out[k], hidden[k]
-            for s in range(logits.shape[0]):
-                logits[s] += w_k * h_k[s]
-        for s in range(logits.shape[0]):
-            logits[s] = _sigmoid(logits[s] + b_out[0])
+        _head_step(w_out, b_out, inputs[t + 1, 3:], probs[t])
 
 
 @njit(error_model="numpy")
@@ -427,39 +433,44 @@ def _lstm_views(flat, H):
 
 
 @njit(error_model="numpy")
+def _lstm_step(weights, weights_t, unit_scale, scaled, inputs, gates, c_prev, c, c_tanh, h):
+    """One step for the columns of inputs (3+H, B) = [1; x_t; h_{t-1}]: gates (4H, B) i, f, g, o after their
+    functions, c (H, B) from c_prev, c_tanh = tanh(c), h = o tanh(c). weights = [b | W_ih | W_hh] (4H, 3+H),
+    weights_t its transpose. If scaled, unit_scale (H,) multiplies c and h."""
+    R, B = gates.shape
+    n = (R // 4) * B
+    gates[:] = 0
+    _add_weights_times_inputs(gates, weights, weights_t, inputs)  # z = W_ih x_t + W_hh h_{t-1} + b
+    # the gate blocks as separate views: a loop index that starts at 0 is one LLVM can vectorize over (an offset
+    # index such as 2n + j might be negative, as far as it knows, which needs a gather)
+    blocks = gates.reshape((4, n))
+    i, f, g, o = blocks[0], blocks[1], blocks[2], blocks[3]
+    for j in range(n):
+        i[j] = _sigmoid(i[j])
+        f[j] = _sigmoid(f[j])
+        g[j] = _tanh(g[j])
+        o[j] = _sigmoid(o[j])
+    c_prev_flat, c_flat = c_prev.reshape(n), c.reshape(n)
+    for j in range(n):
+        c_flat[j] = f[j] * c_prev_flat[j] + i[j] * g[j]  # c = f c_{t-1} + i g
+    if scaled:
+        _scale_units(c, unit_scale)
+    c_tanh_flat, h_flat = c_tanh.reshape(n), h.reshape(n)
+    for j in range(n):
+        c_tanh_flat[j] = _tanh(c_flat[j])
+        h_flat[j] = o[j] * c_tanh_flat[j]  # h = o tanh(c)
+    if scaled:
+        _scale_units(h, unit_scale)
+
+
+@njit(error_model="numpy")
 def _lstm_forward(weights, weights_t, unit_scale, scaled, inputs, gates, cell, cell_tanh):
     """All T steps for the columns of inputs (T+1, 3+H, B) (filled by _set_inputs; the steps write h_t into
-    inputs[t+1]). weights = [b | W_ih | W_hh] (4H, 3+H), weights_t its transpose. Fills gates (T, 4H, B)
-    i, f, g, o after their functions, cell (T+1, H, B) ([0] = c_0 = 0), cell_tanh (T, H, B). If scaled,
-    unit_scale (H,) multiplies c_t and h_t after each step."""
-    T, R, B = gates.shape
-    H = R // 4
-    n = H * B
+    inputs[t+1]). Fills gates (T, 4H, B), cell (T+1, H, B) ([0] = c_0 = 0), cell_tanh (T, H, B)."""
     cell[0] = 0
-    for t in range(T):
-        z = gates[t]
-        z[:] = 0
-        _add_weights_times_inputs(z, weights, weights_t, inputs[t])  # z = W_ih x_t + W_hh h_{t-1} + b
-        # the gate blocks as separate views: a loop index that starts at 0 is one LLVM can vectorize over (an
-        # offset index such as 2n + j might be negative, as far as it knows, which needs a gather)
-        blocks = z.reshape((4, n))
-        i, f, g, o = blocks[0], blocks[1], blocks[2], blocks[3]
-        for j in range(n):
-            i[j] = _sigmoid(i[j])
-            f[j] = _sigmoid(f[j])
-            g[j] = _tanh(g[j])
-            o[j] = _sigmoid(o[j])
-        c_prev, c = cell[t].reshape(n), cell[t + 1].reshape(n)
-        for j in range(n):
-            c[j] = f[j] * c_prev[j] + i[j] * g[j]  # c = f c_{t-1} + i g
-        if scaled:
-            _scale_units(cell[t + 1], unit_scale)
-        c_tanh, h = cell_tanh[t].reshape(n), inputs[t + 1, 3:].reshape(n)
-        for j in range(n):
-            c_tanh[j] = _tanh(c[j])
-            h[j] = o[j] * c_tanh[j]  # h = o tanh(c)
-        if scaled:
-            _scale_units(inputs[t + 1, 3:], unit_scale)
+    for t in range(gates.shape[0]):
+        _lstm_step(weights, weights_t, unit_scale, scaled, inputs[t], gates[t], cell[t], cell[t + 1], cell_tanh[t],
+                   inputs[t + 1, 3:])
 
 
 @njit(error_model="numpy")
@@ -528,7 +539,7 @@ def lstm_train(flat, hidden_size, a, b, n_bits, batch_size, options, hyper, stat
     for update in range(n_updates):
         first = update * B
         _pack_weights(bias, w_ih, w_hh, weights, weights_t)
-        _set_inputs(a, b, first, B, inputs, H)
+        _set_inputs(a, b, first, inputs)
         _lstm_forward(weights, weights_t, unit_scale, False, inputs, gates, cell, cell_tanh)
         _head(w_out, b_out, inputs, probs)
         loss = _lstm_backward(w_hh, weights_t[3:], w_out, a, b, first, inputs, gates, cell, cell_tanh, probs,
@@ -544,31 +555,13 @@ def lstm_train(flat, hidden_size, a, b, n_bits, batch_size, options, hyper, stat
 
 
 @_kernel
-def lstm_predict(flat, hidden_size, a, b, n_bits, options, unit_scale, probs_out):
-    """probs_out (T, N) = p(sum bit t = 1) for the pairs (a, b); unit_scale (H,) multiplies c_t and h_t."""
-    H, T, B = hidden_size, n_bits, min(PREDICT_BLOCK, max(a.shape[0], 1))
-    w_ih, w_hh, bias, w_out, b_out = _lstm_views(flat, H)
-    (weights, weights_t, inputs, gates, cell, cell_tanh, probs), _ = _lstm_work(flat, H, T, B)
-    _pack_weights(bias, w_ih, w_hh, weights, weights_t)
-    scaled = False
-    for k in range(H):
-        scaled = scaled or unit_scale[k] != 1
-    for first in range(0, a.shape[0], B):
-        count = min(B, a.shape[0] - first)
-        _set_inputs(a, b, first, count, inputs, H)
-        _lstm_forward(weights, weights_t, unit_scale, scaled, inputs, gates, cell, cell_tanh)
-        _head(w_out, b_out, inputs, probs)
-        probs_out[:, first : first + count] = probs[:, :count]
-
-
-@_kernel
 def lstm_loss_grad(flat, hidden_size, a, b, n_bits, options, grad):
     """The loss over all the pairs as one batch, and its gradient written into grad (flat layout)."""
     H, T, B = hidden_size, n_bits, a.shape[0]
     w_ih, w_hh, bias, w_out, b_out = _lstm_views(flat, H)
     (weights, weights_t, inputs, gates, cell, cell_tanh, probs), work = _lstm_work(flat, H, T, B)
     _pack_weights(bias, w_ih, w_hh, weights, weights_t)
-    _set_inputs(a, b, 0, B, inputs, H)
+    _set_inputs(a, b, 0, inputs)
     _lstm_forward(weights, weights_t, np.ones(H, flat.dtype), False, inputs, gates, cell, cell_tanh)
     _head(w_out, b_out, inputs, probs)
     return _lstm_backward(w_hh, weights_t[3:], w_out, a, b, 0, inputs, gates, cell, cell_tanh, probs, options,
@@ -587,25 +580,28 @@ def _rnn_views(flat, H):
 
 
 @njit(error_model="numpy")
+def _rnn_step(weights, weights_t, options, unit_scale, scaled, inputs, h):
+    """One step for the columns of inputs (3+H, B) = [1; x_t; h_{t-1}]: h (H, B) = f([b | W_ih | W_hh] inputs),
+    f tanh or sigmoid (options); if scaled, unit_scale (H,) multiplies h."""
+    H, B = h.shape
+    h[:] = 0
+    _add_weights_times_inputs(h, weights, weights_t, inputs)  # z = W_ih x_t + W_hh h_{t-1} + b
+    h_flat = h.reshape(H * B)
+    if options[OPTION_ACTIVATION] == SIGMOID_CODE:
+        for j in range(H * B):
+            h_flat[j] = _sigmoid(h_flat[j])
+    else:
+        for j in range(H * B):
+            h_flat[j] = _tanh(h_flat[j])
+    if scaled:
+        _scale_units(h, unit_scale)
+
+
+@njit(error_model="numpy")
 def _rnn_forward(weights, weights_t, options, unit_scale, scaled, inputs):
-    """All T steps for the columns of inputs (T+1, 3+H, B): h_t = f([b | W_ih | W_hh] [1; x_t; h_{t-1}]), f tanh or
-    sigmoid (options), written into inputs[t+1]; if scaled, unit_scale (H,) multiplies h_t after each step."""
-    T = inputs.shape[0] - 1
-    H, B = weights.shape[0], inputs.shape[2]
-    sigmoid_units = options[OPTION_ACTIVATION] == SIGMOID_CODE
-    for t in range(T):
-        z = inputs[t + 1, 3:]
-        z[:] = 0
-        _add_weights_times_inputs(z, weights, weights_t, inputs[t])  # z = W_ih x_t + W_hh h_{t-1} + b
-        h = z.reshape(H * B)
-        if sigmoid_units:
-            for j in range(H * B):
-                h[j] = _sigmoid(h[j])
-        else:
-            for j in range(H * B):
-                h[j] = _tanh(h[j])
-        if scaled:
-            _scale_units(z, unit_scale)
+    """All T steps for the columns of inputs (T+1, 3+H, B): h_t written into inputs[t+1]."""
+    for t in range(inputs.shape[0] - 1):
+        _rnn_step(weights, weights_t, options, unit_scale, scaled, inputs[t], inputs[t + 1, 3:])
 
 
 @njit(error_model="numpy")
@@ -665,7 +661,7 @@ def rnn_train(flat, hidden_size, a, b, n_bits, batch_size, options, hyper, state
     for update in range(n_updates):
         first = update * B
         _pack_weights(bias, w_ih, w_hh, weights, weights_t)
-        _set_inputs(a, b, first, B, inputs, H)
+        _set_inputs(a, b, first, inputs)
         _rnn_forward(weights, weights_t, options, unit_scale, False, inputs)
         _head(w_out, b_out, inputs, probs)
         loss = _rnn_backward(w_hh, weights_t[3:], w_out, a, b, first, inputs, probs, options, grad, work)
@@ -680,31 +676,170 @@ def rnn_train(flat, hidden_size, a, b, n_bits, batch_size, options, hyper, state
 
 
 @_kernel
-def rnn_predict(flat, hidden_size, a, b, n_bits, options, unit_scale, probs_out):
-    """probs_out (T, N) = p(sum bit t = 1) for the pairs (a, b); unit_scale (H,) multiplies h_t."""
-    H, T, B = hidden_size, n_bits, min(PREDICT_BLOCK, max(a.shape[0], 1))
-    w_ih, w_hh, bias, w_out, b_out = _rnn_views(flat, H)
-    (weights, weights_t, inputs, probs), _ = _rnn_work(flat, H, T, B)
-    _pack_weights(bias, w_ih, w_hh, weights, weights_t)
-    scaled = False
-    for k in range(H):
-        scaled = scaled or unit_scale[k] != 1
-    for first in range(0, a.shape[0], B):
-        count = min(B, a.shape[0] - first)
-        _set_inputs(a, b, first, count, inputs, H)
-        _rnn_forward(weights, weights_t, options, unit_scale, scaled, inputs)
-        _head(w_out, b_out, inputs, probs)
-        probs_out[:, first : first + count] = probs[:, :count]
-
-
-@_kernel
 def rnn_loss_grad(flat, hidden_size, a, b, n_bits, options, grad):
     """The loss over all the pairs as one batch, and its gradient written into grad (flat layout)."""
     H, T, B = hidden_size, n_bits, a.shape[0]
     w_ih, w_hh, bias, w_out, b_out = _rnn_views(flat, H)
     (weights, weights_t, inputs, probs), work = _rnn_work(flat, H, T, B)
     _pack_weights(bias, w_ih, w_hh, weights, weights_t)
-    _set_inputs(a, b, 0, B, inputs, H)
+    _set_inputs(a, b, 0, inputs)
     _rnn_forward(weights, weights_t, options, np.ones(H, flat.dtype), False, inputs)
     _head(w_out, b_out, inputs, probs)
     return _rnn_backward(w_hh, weights_t[3:], w_out, a, b, 0, inputs, probs, options, grad, work)
+
+
+# ---- prediction: every distinct prefix of input bits once --------------------------------------------------------
+# The state after step t depends only on bits 0..t of a and b, so pairs that agree there share it: prediction runs
+# each step once per distinct prefix, not once per pair (all 16,384 pairs at 8 bits: 38,228 step columns instead of
+# 131,072). Each column is computed exactly as in training, so the result does not depend on which other pairs are
+# evaluated alongside. Pairs are taken PREDICT_STATE_VALUES / H at a time, which bounds the memory of the states.
+PREDICT_STATE_VALUES = 1 << 20  # numbers in one step's states (h or c) of a chunk of pairs: 8 MB in float64
+
+
+@njit(error_model="numpy")
+def _split_groups(a, b, t, order, arranged, parent_start, parent_end, n_parents, start, end, parent):
+    """The groups of step t: each group of step t-1 (its pairs order[parent_start[p] : parent_end[p]]) split by
+    bit t of a and of b, its pairs rearranged in order so that each new group's pairs are order[start[g] : end[g]];
+    parent[g] is the group of step t-1 it continues. Returns the number of groups."""
+    count = 0
+    sizes, offsets = np.zeros(4, np.int64), np.zeros(4, np.int64)
+    for group in range(n_parents):
+        lo, hi = parent_start[group], parent_end[group]
+        sizes[:] = 0
+        for position in range(lo, hi):  # a counting sort of the group's pairs by (bit t of a, bit t of b)
+            pair = order[position]
+            sizes[2 * ((a[pair] >> t) & 1) + ((b[pair] >> t) & 1)] += 1
+        offset = lo
+        for code in range(4):
+            offsets[code] = offset
+            if sizes[code]:
+                parent[count], start[count], end[count] = group, offset, offset + sizes[code]
+                count += 1
+            offset += sizes[code]
+        for position in range(lo, hi):
+            pair = order[position]
+            code = 2 * ((a[pair] >> t) & 1) + ((b[pair] >> t) & 1)
+            arranged[offsets[code]] = pair
+            offsets[code] += 1
+        order[lo:hi] = arranged[lo:hi]
+    return count
+
+
+@njit(error_model="numpy")
+def _gather_inputs(a, b, t, first, order, start, parent, h_prev, inputs):
+    """inputs (3+H, nb) = [1; bit t of a; bit t of b; h of the parent group] for the groups first .. first+nb-1;
+    h_prev (groups of step t-1, H)."""
+    one = inputs.dtype.type(1.0)
+    for j in range(inputs.shape[1]):
+        pair, row = order[start[first + j]], parent[first + j]
+        inputs[0, j] = one
+        inputs[1, j] = _bit(a[pair], t, one)
+        inputs[2, j] = _bit(b[pair], t, one)
+        for k in range(h_prev.shape[1]):
+            inputs[3 + k, j] = h_prev[row, k]
+
+
+@njit(error_model="numpy")
+def _gather_state(first, parent, state_prev, out):
+    """out (H, nb) = the parent group's row of state_prev, for the groups first .. first+nb-1."""
+    for j in range(out.shape[1]):
+        row = parent[first + j]
+        for k in range(out.shape[0]):
+            out[k, j] = state_prev[row, k]
+
+
+@njit(error_model="numpy")
+def _keep_state(values, first, state):
+    """state[first + j] = column j of values (H, nb)."""
+    for j in range(values.shape[1]):
+        for k in range(values.shape[0]):
+            state[first + j, k] = values[k, j]
+
+
+@njit(error_model="numpy")
+def _scatter_probs(probs, first, order, start, end, t, probs_out):
+    """probs_out[t, pair] = probs[j] for every pair of group first + j."""
+    for j in range(probs.shape[0]):
+        for position in range(start[first + j], end[first + j]):
+            probs_out[t, order[position]] = probs[j]
+
+
+@njit(error_model="numpy")
+def _prediction_work(N, H):
+    """The pairs per chunk, and the arrays that walk the groups of a chunk: order, arranged, the start and end of
+    the previous step's groups, and start, end, parent of this step's."""
+    chunk = min(max(N, 1), max(PREDICT_BLOCK, PREDICT_STATE_VALUES // H))
+    groups = (np.empty(chunk, np.int64), np.empty(chunk, np.int64), np.empty(chunk, np.int64),
+              np.empty(chunk, np.int64), np.empty(chunk, np.int64))
+    return chunk, np.empty(chunk, np.int64), np.empty(chunk, np.int64), groups
+
+
+@_kernel
+def lstm_predict(flat, hidden_size, a, b, n_bits, options, unit_scale, probs_out):
+    """probs_out (T, N) = p(sum bit t = 1) for the pairs (a, b); unit_scale (H,) multiplies c_t and h_t."""
+    H, N, P = hidden_size, a.shape[0], PREDICT_BLOCK
+    w_ih, w_hh, bias, w_out, b_out = _lstm_views(flat, H)
+    dtype, K, R = flat.dtype, 3 + H, 4 * H
+    weights, weights_t = np.empty((R, K), dtype), np.empty((K, R), dtype)
+    _pack_weights(bias, w_ih, w_hh, weights, weights_t)
+    scaled = bool(np.any(unit_scale != 1))
+    chunk, order, arranged, (start_prev, end_prev, start, end, parent) = _prediction_work(N, H)
+    h_prev, c_prev = np.empty((chunk, H), dtype), np.empty((chunk, H), dtype)  # per group of the previous step
+    h_now, c_now = np.empty((chunk, H), dtype), np.empty((chunk, H), dtype)  # per group of this step
+    buffers = (np.empty(K * P, dtype), np.empty(R * P, dtype), np.empty(H * P, dtype), np.empty(H * P, dtype),
+               np.empty(H * P, dtype), np.empty(H * P, dtype), np.empty(P, dtype))
+    for first_pair in range(0, N, chunk):
+        n = min(chunk, N - first_pair)
+        order[:n] = np.arange(first_pair, first_pair + n)
+        start_prev[0], end_prev[0], n_groups = 0, n, 1  # one group before step 0: every pair, h = c = 0
+        h_prev[0] = 0
+        c_prev[0] = 0
+        for t in range(n_bits):
+            n_groups = _split_groups(a, b, t, order, arranged, start_prev, end_prev, n_groups, start, end, parent)
+            for first in range(0, n_groups, P):
+                nb = min(P, n_groups - first)
+                inputs, gates = buffers[0][: K * nb].reshape((K, nb)), buffers[1][: R * nb].reshape((R, nb))
+                c_from, c = buffers[2][: H * nb].reshape((H, nb)), buffers[3][: H * nb].reshape((H, nb))
+                c_tanh, h = buffers[4][: H * nb].reshape((H, nb)), buffers[5][: H * nb].reshape((H, nb))
+                probs = buffers[6][:nb]
+                _gather_inputs(a, b, t, first, order, start, parent, h_prev, inputs)
+                _gather_state(first, parent, c_prev, c_from)
+                _lstm_step(weights, weights_t, unit_scale, scaled, inputs, gates, c_from, c, c_tanh, h)
+                _head_step(w_out, b_out, h, probs)
+                _keep_state(h, first, h_now)
+                _keep_state(c, first, c_now)
+                _scatter_probs(probs, first, order, start, end, t, probs_out)
+            h_prev, h_now, c_prev, c_now = h_now, h_prev, c_now, c_prev
+            start_prev, start, end_prev, end = start, start_prev, end, end_prev
+
+
+@_kernel
+def rnn_predict(flat, hidden_size, a, b, n_bits, options, unit_scale, probs_out):
+    """probs_out (T, N) = p(sum bit t = 1) for the pairs (a, b); unit_scale (H,) multiplies h_t."""
+    H, N, P = hidden_size, a.shape[0], PREDICT_BLOCK
+    w_ih, w_hh, bias, w_out, b_out = _rnn_views(flat, H)
+    dtype, K = flat.dtype, 3 + H
+    weights, weights_t = np.empty((H, K), dtype), np.empty((K, H), dtype)
+    _pack_weights(bias, w_ih, w_hh, weights, weights_t)
+    scaled = bool(np.any(unit_scale != 1))
+    chunk, order, arranged, (start_prev, end_prev, start, end, parent) = _prediction_work(N, H)
+    h_prev, h_now = np.empty((chunk, H), dtype), np.empty((chunk, H), dtype)  # per group of the previous step, this
+    inputs_buffer, h_buffer, probs_buffer = np.empty(K * P, dtype), np.empty(H * P, dtype), np.empty(P, dtype)
+    for first_pair in range(0, N, chunk):
+        n = min(chunk, N - first_pair)
+        order[:n] = np.arange(first_pair, first_pair + n)
+        start_prev[0], end_prev[0], n_groups = 0, n, 1  # one group before step 0: every pair, h = 0
+        h_prev[0] = 0
+        for t in range(n_bits):
+            n_groups = _split_groups(a, b, t, order, arranged, start_prev, end_prev, n_groups, start, end, parent)
+            for first in range(0, n_groups, P):
+                nb = min(P, n_groups - first)
+                inputs, h = inputs_buffer[: K * nb].reshape((K, nb)), h_buffer[: H * nb].reshape((H, nb))
+                probs = probs_buffer[:nb]
+                _gather_inputs(a, b, t, first, order, start, parent, h_prev, inputs)
+                _rnn_step(weights, weights_t, options, unit_scale, scaled, inputs, h)
+                _head_step(w_out, b_out, h, probs)
+                _keep_state(h, first, h_now)
+                _scatter_probs(probs, first, order, start, end, t, probs_out)
+            h_prev, h_now = h_now, h_prev
+            start_prev, start, end_prev, end = start, start_prev, end, end_prev
