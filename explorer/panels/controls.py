@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from core import task
-from core.trainer import MAX_BATCH, TrainConfig
+from core.trainer import MAX_BATCH, PRESET_LABELS, TrainConfig, preset, preset_of
 from explorer.panels.inputs import CheckedDoubleSpinBox, CheckedSpinBox
 from explorer.snapshot import Snapshot
 
@@ -32,9 +32,10 @@ DEBOUNCE_MS = 120  # keys on a slider send one change after this pause ...
 HIDDEN_DEBOUNCE_MS = 700  # ... and on the hidden size this one (each change resizes the model)
 WARNING_STYLE = "color: #b45f06"
 OPTIMIZER_LABELS = {"sgd": "SGD", "momentum": "SGD + momentum", "adam": "Adam"}
-INIT_LABELS = {"seed": "normal (notebook)", "pytorch": "uniform ±1/√H (PyTorch)"}
-MODEL_LABELS = {"lstm": "LSTM", "rnn": "plain RNN (tanh)"}
-RESET_FIELDS = ("seed", "n_bits", "init", "dtype", "model")
+INIT_LABELS = {"seed": "normal (notebook)", "pytorch": "uniform ±1/√H (PyTorch)", "uniform": "uniform ±1 (tutorial)"}
+MODEL_LABELS = {"lstm": "LSTM", "rnn": "plain RNN"}
+RESET_FIELDS = ("seed", "n_bits", "init", "dtype", "model", "loss", "activation", "bias")
+CUSTOM = "your own settings"  # the preset box's entry when no preset is chosen
 
 
 def lr_to_position(learning_rate: float) -> int:
@@ -138,8 +139,19 @@ class ControlsPanel(QWidget):
         self.model = QComboBox()
         for name, label in MODEL_LABELS.items():
             self.model.addItem(label, name)
-        self.model.setToolTip("LSTM, or the plain tanh RNN of the classic binary-addition tutorial as a baseline "
-                              "(no gates, no cell: its memory is h alone). Applies on Reset.")
+        self.model.setToolTip("LSTM, or a plain RNN as a baseline (no gates, no cell: its memory is h alone). "
+                              "Applies on Reset.")
+        self.preset = QComboBox()  # named settings (core.trainer.PRESETS), applied on Reset over the controls
+        self.preset.addItem(CUSTOM, "")
+        for name, label in PRESET_LABELS.items():
+            self.preset.addItem(label, name)
+        self.preset.setToolTip("Named settings, applied on Reset: the LSTM's defaults; the Notebook LSTM (the "
+                               "original notebook's squared-error loss); the Tutorial RNN (the classic tutorial's 16 "
+                               "sigmoid units, no biases, U(−1, 1) weights, squared error, lr 0.1, online). They set "
+                               "the model, its loss and units, and every live setting; seed, bits and precision "
+                               "stay.")
+        self._preset_chosen = False  # the box holds a choice for the next Reset, not the run's settings
+        self.preset.currentIndexChanged.connect(self._on_preset)
         self.reset_note = QLabel()
         self.reset_note.setWordWrap(True)
         self.reset_note.setStyleSheet(WARNING_STYLE)
@@ -153,6 +165,8 @@ class ControlsPanel(QWidget):
             widget.valueChanged.connect(self._show_reset_note)
         for widget in (self.init, self.dtype, self.model):
             widget.currentIndexChanged.connect(self._show_reset_note)
+        for widget in (self.init, self.model):  # choosing one of a preset's settings by hand leaves the preset
+            widget.currentIndexChanged.connect(self._leave_preset)
 
         self._layout()
         self._show_config(config, everything=True)
@@ -173,6 +187,7 @@ class ControlsPanel(QWidget):
 
         reset = QGroupBox("Needs a reset — applied on Reset (Ctrl+R)")
         reset_form = QFormLayout(reset)
+        reset_form.addRow("preset", self.preset)
         reset_form.addRow("model", self.model)
         reset_form.addRow("seed", self.seed)
         reset_form.addRow("bits", self.n_bits)
@@ -206,28 +221,36 @@ class ControlsPanel(QWidget):
 
     def reset_config(self, base: TrainConfig | None = None) -> TrainConfig:
         """The settings a Reset should use: base (default: the trainer's current settings) with every control's
-        value. Raises ConfigError if one is out of range."""
+        value, then the chosen preset's settings. Raises ConfigError if one is out of range."""
         base = base or self._config
-        return base.replace(
+        model = self.model.currentData()
+        rnn_only = {} if model == "rnn" else {"activation": "tanh", "bias": True}  # the LSTM has neither setting
+        config = base.replace(
             hidden_size=self.hidden.value(), learning_rate=self._current_lr(), optimizer=self.optimizer.currentData(),
             batch_size=self.batch.value(), clip_norm=self.clip.value() if self.clip_on.isChecked() else 0.0,
             seed=self.seed.value(), n_bits=self.n_bits.value(), init=self.init.currentData(),
-            dtype=self.dtype.currentText(), model=self.model.currentData(),
+            dtype=self.dtype.currentText(), model=model, **rnn_only,
         )
+        name = self.preset.currentData() if self._preset_chosen else ""  # else the box just names the run's
+        return preset(name, config) if name else config
 
     def pending_reset_changes(self) -> list[str]:
         """Needs-reset settings that differ from the trainer's, as text ('seed 0 → 3')."""
         wanted = {"seed": self.seed.value(), "n_bits": self.n_bits.value(), "init": self.init.currentData(),
                   "dtype": self.dtype.currentText(), "model": self.model.currentData()}
-        return [f"{name.replace('_', ' ')} {getattr(self._config, name)} → {value}"
-                for name, value in wanted.items() if getattr(self._config, name) != value]
+        changes = [f"{name.replace('_', ' ')} {getattr(self._config, name)} → {value}"
+                   for name, value in wanted.items() if getattr(self._config, name) != value]
+        name = self.preset.currentData() if self._preset_chosen else ""
+        if name and preset_of(self._config) != name:
+            changes.insert(0, f"preset → {self.preset.currentText()}")
+        return changes
 
     # ---- showing settings -----------------------------------------------------------------------------------
     def _show_config(self, config: TrainConfig, everything: bool) -> None:
         editing = (self._debounce.isActive() or self._hidden_timer.isActive() or self.hidden.isSliderDown()
                    or self.lr.isSliderDown())
         widgets = [self.hidden, self.lr, self.lr_edit, self.optimizer, self.batch, self.clip_on, self.clip,
-                   self.seed, self.n_bits, self.init, self.dtype, self.model]
+                   self.seed, self.n_bits, self.init, self.dtype, self.model, self.preset]
         for widget in widgets:
             widget.blockSignals(True)
         try:
@@ -248,6 +271,9 @@ class ControlsPanel(QWidget):
                 self.init.setCurrentIndex(max(0, self.init.findData(config.init)))
                 self.dtype.setCurrentText(config.dtype)
                 self.model.setCurrentIndex(max(0, self.model.findData(config.model)))
+            if everything or not self._preset_chosen:  # the run's preset, unless one is chosen for the next Reset
+                self.preset.setCurrentIndex(max(0, self.preset.findData(preset_of(config) or "")))
+                self._preset_chosen = False
         finally:
             for widget in widgets:
                 widget.blockSignals(False)
@@ -262,8 +288,18 @@ class ControlsPanel(QWidget):
         self.reset_note.setText(f"Changed: {', '.join(changes)}. Press Reset to apply." if changes else
                                 "These take effect when training starts afresh.")
 
+    def _on_preset(self) -> None:
+        self._preset_chosen = True
+        self._show_reset_note()
+
+    def _leave_preset(self) -> None:
+        """A setting changed by hand: a Reset uses it, not a preset's."""
+        if self.preset.currentIndex() != 0:
+            self.preset.setCurrentIndex(0)
+
     # ---- live changes ---------------------------------------------------------------------------------------
     def _queue(self, name: str, value: object, at_once: bool = False) -> None:
+        self._leave_preset()
         self._pending[name] = value
         self.refused.hide()
         if at_once:
