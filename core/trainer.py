@@ -361,6 +361,7 @@ class Trainer:
         self._workspace = lstm_fast.Workspace()  # scratch arrays reused from step to step (NumPy engine)
         self._last_wrong: tuple[np.ndarray, np.ndarray] | None = None  # pairs wrong at the last exhaustive check
         self.rollback_point: RollbackPoint = self._rollback_point()
+        self._step_started = time.perf_counter()
 
     # ---- training -------------------------------------------------------------------------------------------
     def step(self, n_samples: int, stop_when_solved: bool = False) -> ChunkResult:
@@ -371,7 +372,7 @@ class Trainer:
         cfg = self.config
         batch = cfg.batch_size
         to_do = max(1, -(-int(n_samples) // batch))  # updates
-        started = time.perf_counter()
+        started = self._step_started = time.perf_counter()
         done = 0
         loss_sum = error_sum = 0.0
         last = (0, 0, 0)
@@ -428,7 +429,8 @@ class Trainer:
         was_solved = self.solved_now
         self.solved_now = self.accuracy == 1.0 and self._every_sum_right()
         if self.solved_now and self.solved_at is None:
-            self.solved_at = (self.samples_seen, self.training_seconds)
+            seconds = self.training_seconds + time.perf_counter() - self._step_started  # (inside step: not yet added)
+            self.solved_at = (self.samples_seen, seconds)
             probe = probe_carry.probe_carry(self.params, self.config.n_bits, n_pairs=SOLVED_PROBE_PAIRS)
             self.history.add_event(self.samples_seen, f"solved: every sum right; {probe.summary()}")
         elif self.solved_now and not was_solved:
