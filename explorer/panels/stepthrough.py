@@ -541,15 +541,24 @@ class CarryFinder(QWidget):
         else:
             verdict = (f"no unit reaches |corr| ≥ {carry.CARRY_THRESHOLD:g} yet; closest: "
                        + ", ".join(named(u) for u in best[:2]))
-        self.label.setText(f"{verdict} <span style='color:#555'>· corr with the carry over {pairs}{when}</span>")
+        probe = found.probe  # the whole state read at once by a linear probe (core.probe_carry)
+        readout = "" if probe is None else (f" · a linear readout of {'[c, h]' if probe.features == 'c and h' else 'h'}"
+                                            f" gets <b>{100 * probe.accuracy:.2f} %</b> of carries right")
+        self.label.setText(f"{verdict}{readout} <span style='color:#555'>· corr with the carry over {pairs}{when}"
+                           "</span>")
         rows = "".join(f"<tr><td>{'◆ ' if u in carriers else ''}unit {u}</td>"
                        + (f"<td align=right>&nbsp;{found.cell_corr[u]:+.2f}</td>" if found.cell_corr is not None
                           else "")
                        + f"<td align=right>&nbsp;{found.hidden_corr[u]:+.2f}</td></tr>" for u in best)
         header = "<tr><th align=left>unit</th>" + ("<th>&nbsp;corr(c, carry)</th>" if found.cell_corr is not None
                                                    else "") + "<th>&nbsp;corr(h, carry)</th></tr>"
+        probe_note = ""
+        if probe is not None:
+            probe_note = (f"<p>Linear probe (fitted on part of {probe.n_pairs:,} random pairs, scored on the rest): "
+                          f"{probe.summary()}.</p>")
         self.label.setToolTip(f"<p>{self.help}</p><table>{header}{rows}</table><p>"
-                              + "<br>".join(found.describe(int(u)) for u in found.best_units[:5]) + "</p>")
+                              + "<br>".join(found.describe(int(u)) for u in found.best_units[:5]) + "</p>"
+                              + probe_note)
         return carriers
 
     def _example(self) -> None:
