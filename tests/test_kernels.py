@@ -340,6 +340,19 @@ def test_bad_arguments_are_refused_with_a_reason():
         kernels.train_chunk("lstm", params, SGD(0.1), 0.0, a, b, 8, 0, np.inf)
 
 
+def test_read_only_weights_are_predicted_without_another_compilation():
+    from core.kernels import compiled
+
+    rng = np.random.default_rng(1)
+    params = random_params("lstm", 3, rng)
+    a, b = random_pairs(rng, 5, 8)
+    expected = kernels.predict(params, a, b, 8)
+    signatures = len(compiled.lstm_predict.signatures)
+    params.flat.flags.writeable = False
+    np.testing.assert_array_equal(kernels.predict(params, a, b, 8), expected)
+    assert len(compiled.lstm_predict.signatures) == signatures
+
+
 def test_a_remainder_smaller_than_a_batch_is_not_used():
     rng = np.random.default_rng(6)
     params = random_params("rnn", 5, rng)

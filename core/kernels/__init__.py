@@ -125,7 +125,7 @@ def predict(params: lstm.Params | rnn.Params, a: np.ndarray, b: np.ndarray, n_bi
     if scale.shape != (H,):
         raise ValueError(f"unit_scale must have shape ({H},), got {scale.shape}")
     out = np.empty((n_bits, len(a)))
-    kernel(params.flat, H, a, b, n_bits, _options(params), scale, out)
+    kernel(_weights(params), H, a, b, n_bits, _options(params), scale, out)
     return out
 
 
@@ -135,7 +135,7 @@ def loss_and_grads(params: lstm.Params | rnn.Params, a: np.ndarray, b: np.ndarra
     kernel = _kernel(_model_of(params), "loss_grad", params)
     a, b = _operands(a, b)
     grads = np.empty_like(params.flat)
-    loss = kernel(params.flat, params.hidden_size, a, b, task.check_bits(n_bits), _options(params), grads)
+    loss = kernel(_weights(params), params.hidden_size, a, b, task.check_bits(n_bits), _options(params), grads)
     return float(loss), grads
 
 
@@ -172,6 +172,13 @@ def _kernel(model: str, what: str, params: object):
         raise ValueError(f"the kernels compute the addition task's 2 inputs and 1 output, not "
                          f"{params.input_size} and {params.output_size}")
     return getattr(compiled, f"{model}_{what}")
+
+
+def _weights(params: lstm.Params | rnn.Params) -> np.ndarray:
+    """params.flat, copied if it is read-only or not contiguous: another array type would compile another version
+    of a kernel (seconds, in the middle of the app) for arrays the kernel only reads."""
+    flat = params.flat
+    return flat if flat.flags.c_contiguous and flat.flags.writeable else np.array(flat, order="C")
 
 
 def _options(params: lstm.Params | rnn.Params) -> np.ndarray:
