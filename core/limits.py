@@ -13,7 +13,11 @@ from __future__ import annotations
 
 import math
 import os
-import resource
+
+try:
+    import resource
+except ImportError:  # Windows has no resource module, and no such per-process limits
+    resource = None
 
 from core.engine import PREDICT_CHUNK as EVAL_CHUNK
 from core.task import EXHAUSTIVE_LIMIT
@@ -82,7 +86,8 @@ def memory_available() -> int:
     space and data limits (resource.setrlimit) leave."""
     available_kb = _status_kb("MemAvailable", "/proc/meminfo")
     available = available_kb * 1024 if available_kb is not None else _physical_memory()
-    for limit_kind, used_field in ((resource.RLIMIT_AS, "VmSize"), (resource.RLIMIT_DATA, "VmData")):
+    kinds = () if resource is None else ((resource.RLIMIT_AS, "VmSize"), (resource.RLIMIT_DATA, "VmData"))
+    for limit_kind, used_field in kinds:
         soft, _ = resource.getrlimit(limit_kind)
         if soft != resource.RLIM_INFINITY:
             used_kb = _status_kb(used_field, "/proc/self/status") or 0

@@ -32,7 +32,7 @@ from core.limits import shown_path, size_text
 
 try:
     import fcntl
-except ImportError:  # not on Windows: saves there are not locked against each other
+except ImportError:  # Windows has no fcntl: saves there are not locked against each other
     fcntl = None
 
 STALE_SECONDS = 60.0  # a temp file of ours this old, with no save of its file running, was left by a killed process

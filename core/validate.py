@@ -98,7 +98,7 @@ def _shown_name(path: str | os.PathLike) -> str:
 def _open_regular(path: str | os.PathLike, shown_name: str) -> int:
     """A read-only descriptor of the regular file at path; SessionError for anything else."""
     try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except OSError as error:
         if error.errno == errno.EISDIR:
             raise SessionError(f"{shown_name} is a folder, not a saved model or session file") from None
