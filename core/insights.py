@@ -14,13 +14,14 @@ a sigmoid gate is left-saturated below 0.1 and right-saturated above 0.9; the ta
 from __future__ import annotations
 
 import csv
+import io
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from core import length, limits, lstm, models, options, session, task
+from core import length, limits, lstm, models, options, safe_save, session, task
 from core.lstm import Params
 from core.probe_carry import CarryProbe, probe_carry
 from core.trainer import evaluate, predict, score
@@ -457,12 +458,11 @@ def write_csvs(params: Params, n_bits: int, out_dir: Path, unit_scale: np.ndarra
     paths = {}
     for name, (header, rows) in tables.items():
         path = out_dir / f"{name}.csv"
-        temporary = path.with_suffix(".csv.tmp")
-        with temporary.open("w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(header)
-            writer.writerows([_plain(v) for v in row] for row in rows)
-        temporary.replace(path)  # a reader never sees half a file
+        text = io.StringIO(newline="")
+        writer = csv.writer(text)
+        writer.writerow(header)
+        writer.writerows([_plain(v) for v in row] for row in rows)
+        safe_save.write_text(path, text.getvalue())  # a reader never sees half a file; only a regular file replaced
         paths[name] = path
     return paths, grid
 

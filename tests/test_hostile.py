@@ -926,3 +926,13 @@ def test_a_live_change_that_would_not_fit_in_memory_is_refused(monkeypatch: pyte
     with pytest.raises(ConfigError, match=r"needs about .* of memory"):
         trainer.update(batch_size=65_536)
     assert trainer.config.batch_size == 1
+
+
+def test_insights_never_replaces_a_fifo_among_its_files(tmp_path: Path, saved: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    os.mkfifo(out / "length.csv")
+    code, _, err = run_in_process("insights", str(saved), "--out", str(out))
+    assert_one_line_exit_2(code, err, "length.csv", "FIFO")
+    assert stat.S_ISFIFO(os.lstat(out / "length.csv").st_mode)
+    assert not [p for p in out.iterdir() if p.name.endswith((".part", ".lock", ".tmp"))]
