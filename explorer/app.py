@@ -190,8 +190,8 @@ def _render(app, window, args: argparse.Namespace, size: tuple[int, int]) -> int
     """Show the window at size, wait for the view in front to fill in, and save it as args.screenshot."""
     from PySide6.QtCore import QEventLoop
 
+    window.resize(*size)  # first: the tab area takes its share of this size
     window.add_views()
-    window.resize(*size)
     window.show()
     deadline = time.monotonic() + SCREENSHOT_TIMEOUT_S
 
@@ -203,11 +203,16 @@ def _render(app, window, args: argparse.Namespace, size: tuple[int, int]) -> int
         print(f"lstm-explorer: error: no tab called {args.tab!r}; tabs: {', '.join(titles) or 'none'}",
               file=sys.stderr)
         return 2
-    # The view in front is computed in the training thread (error grid, knockout...): wait until the latest
+    # The view in front is computed in another thread (error grid, knockout, carry finder...): wait until the latest
     # snapshot has its results for these weights.
     host = window.current_host()
-    while time.monotonic() < deadline and (window.latest_snapshot is None or (
-            host is not None and host.computing(window.latest_snapshot))):
+    names = {a.name for a in host.view.analyses if not a.on_request} if host is not None else set()
+
+    def waiting() -> bool:
+        snapshot = window.latest_snapshot
+        return snapshot is None or bool(names & snapshot.pending) or not names <= set(snapshot.analyses)
+
+    while time.monotonic() < deadline and waiting():
         spin()
     if window.latest_snapshot is None:
         print("lstm-explorer: error: the training worker sent nothing to draw", file=sys.stderr)

@@ -83,15 +83,15 @@ TAB_VIEWS: tuple[Callable[[ViewContext], View], ...] = (
 )
 
 LAYOUT_VERSION = 2  # a layout saved by an older version (other docks, other tabs) is not restored
-TABS_SHARE = 0.34  # height of the tab area, as a share of the window's, until the user moves it
+TABS_SHARE = 0.32  # height of the tab area, as a share of the window's, until the user moves it
+SPLIT = [1000, 1400]  # curves and heatmaps: 42 % and 58 % of the middle, until the user moves it
 SPEED_STEPS = 100  # speed slider positions; the fraction of full speed is 10^(-4 (1 - position / 100))
 SPEED_DECADES = 4.0
 STATE_COLORS = {"training": "#2e7d32", "paused": "#616161", "solved": "#1565c0", "diverged": "#c62828"}
 TRACE_STATUS_ENV = "LSTM_EXPLORER_TRACE_STATUS"  # when set, state changes are printed to stdout (for scripts)
 ENGINE_LABELS = {"auto": "Automatic: compiled when ready, NumPy until then", "numpy": "NumPy",
                  "compiled": "Compiled (numba)"}
-HINT = ("Press <b>Space</b> to train (or ▶ Play), and watch the curves and the heatmaps. "
-        "Step through one addition, bit by bit, in the <b>Step through</b> tab below.")
+HINT = "Press <b>Space</b> to train · step through one addition, bit by bit, in the <b>Step through</b> tab below"
 
 # (name, what it shows, settings)
 PRESETS: tuple[tuple[str, str, TrainConfig], ...] = (
@@ -257,13 +257,14 @@ class MainWindow(QMainWindow):
         self.hint.setObjectName("firstLaunchHint")
         self.hint.setStyleSheet("QWidget#firstLaunchHint { background: #e8f1fb; border: 1px solid #9cc3e8; }")
         hint_layout = QHBoxLayout(self.hint)
-        hint_layout.setContentsMargins(8, 3, 4, 3)
+        hint_layout.setContentsMargins(8, 1, 4, 1)
         self.hint_text = QLabel(HINT)
         self.hint_text.setWordWrap(True)
         hint_layout.addWidget(self.hint_text, 1)
         hint_close = QPushButton("Got it")
         hint_close.setToolTip("Hide this hint for good (Help ▸ Keyboard shortcuts has the keys)")
         hint_close.clicked.connect(self.dismiss_hint)
+        hint_close.setFixedHeight(hint_close.sizeHint().height() - 6)
         hint_layout.addWidget(hint_close)
 
         middle = QWidget()
@@ -276,9 +277,9 @@ class MainWindow(QMainWindow):
         self.splitter.setObjectName("centralSplitter")
         self.splitter.addWidget(self.curves)
         self.splitter.addWidget(self.heatmaps)
-        self.splitter.setStretchFactor(0, 2)
-        self.splitter.setStretchFactor(1, 3)
-        self.splitter.setSizes([1000, 1500])  # curves 40 %, heatmaps 60 %
+        self.splitter.setStretchFactor(0, 4)
+        self.splitter.setStretchFactor(1, 5)
+        self.splitter.setSizes(SPLIT)
         self.splitter.setChildrenCollapsible(False)
         middle_layout.addWidget(self.splitter, 1)
         self.setCentralWidget(middle)
@@ -689,7 +690,7 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.tabs_dock)
         self.tabs_dock.setFloating(False)
         self.tabs_dock.setVisible(self.tabs.count() > 0)
-        self.splitter.setSizes([1000, 1500])
+        self.splitter.setSizes(SPLIT)
         self.resizeDocks([self.tabs_dock], [round(TABS_SHARE * self.height())], Qt.Orientation.Vertical)
 
     # ---- snapshots and redraws ------------------------------------------------------------------------------

@@ -78,7 +78,7 @@ class CurvesPanel(QWidget):
                                      "sum right; the time is time spent training (not evaluating or drawing)")
         self.solved_label.hide()
         self._solved_shown: tuple | None = None
-        self.readout = QLabel("Hover over the curves to read exact values.")
+        self.readout = QLabel("Hover to read values.")
         self.readout.setToolTip("Exact (unsmoothed) values at the sample count under the mouse pointer")
         self.readout.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.smoothing.valueChanged.connect(self._on_smoothing)

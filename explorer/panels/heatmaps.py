@@ -153,10 +153,27 @@ class _Heatmap:
             units, steps = values.shape
             self.plot.setRange(xRange=(-0.5 - MARK_COLUMN, steps - 0.5), yRange=(-0.5, units - 0.5), padding=0)
             self.plot.getAxis("bottom").setTicks(bit_ticks(steps))
-            major, _ = unit_tick_spacing(units)
-            self.plot.getAxis("left").setTicks([[(float(u), str(u)) for u in range(0, units, int(major))], []])
+            self.fit_unit_ticks()
             return True
         return False
+
+    def fit_unit_ticks(self) -> None:
+        """Whole-unit ticks, as many as the image's height has room for (one label per ~14 pixels, at least the
+        first and the last unit)."""
+        units = self.shape[0]
+        if not units:
+            return
+        room = max(2, min(5, int(self.plot.getViewBox().height() // 14)))
+        major, _ = unit_tick_spacing(units)
+        values = list(range(0, units, int(major)))
+        while len(values) > room and len(values) > 2:
+            values = values[::2]
+        if units - 1 not in values and len(values) < room:
+            values.append(units - 1)
+        key = tuple(values)
+        if key != getattr(self, "_unit_ticks", None):
+            self._unit_ticks = key
+            self.plot.getAxis("left").setTicks([[(float(u), str(u)) for u in values], []])
 
     def set_levels(self, levels: tuple[float, float]) -> None:
         """Colour range of the image and its colorbar."""
@@ -265,7 +282,7 @@ class HeatmapPanel(QWidget):
         # output and the bits on the second.
         self.view = GraphicsLayoutWidget()
         self.view.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Ignored)
-        self.view.setMinimumHeight(240)
+        self.view.setMinimumHeight(200)  # two rows of 16 units still readable; the curves keep their room
         self.view.ci.setSpacing(4)
         self.maps: dict[str, _Heatmap] = {}
         for row, names in enumerate((GATE_ROW, STATE_ROW)):
@@ -288,6 +305,8 @@ class HeatmapPanel(QWidget):
         for row in range(2):
             self.view.ci.layout.setRowStretchFactor(row, 1)
         self.view.scene().sigMouseMoved.connect(self._read_value)
+        for heatmap in self.maps.values():  # room for unit labels changes with the height of the images
+            heatmap.plot.getViewBox().sigResized.connect(heatmap.fit_unit_ticks)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -551,7 +570,7 @@ def bit_rows_html(a: int, b: int, predicted_bits: np.ndarray, true_bits: np.ndar
     verdict = ("<font color='#2ca02c'>all bits right</font>" if n_wrong == 0
                else f"<font color='{WRONG_COLOR}'>{n_wrong} wrong bit{'s' if n_wrong > 1 else ''} (red)</font>")
     return (
-        "<div style='font-size:9pt'><b>The addition in bits</b><br>"
-        "<span style='color:#555'>MSB … LSB as written (heatmaps: LSB → MSB)</span>"
-        f"<pre style='margin:2px 0'>{header}\n{body}</pre>{verdict}</div>"
+        f"<div style='font-size:9pt'><b>The addition in bits</b> · {verdict}<br>"
+        "<span style='color:#555'>MSB … LSB, as written</span>"
+        f"<pre style='margin:2px 0'>{header}\n{body}</pre></div>"
     )

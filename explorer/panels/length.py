@@ -53,7 +53,7 @@ class LengthPanel(QWidget):
         self.plot.showGrid(y=True, alpha=0.2)
         for axis in ("bottom", "left"):
             self.plot.getAxis(axis).enableAutoSIPrefix(False)
-        self.plot.setYRange(0, 122, padding=0)
+        self.plot.setYRange(0, 105, padding=0)
         self.plot.getAxis("left").setTicks([[(float(v), str(v)) for v in range(0, 101, 20)], []])
         self.bars = pg.BarGraphItem(x=[0], height=[0], width=0.6, brush=LONGER_COLOR)
         self.plot.addItem(self.bars)
@@ -85,14 +85,19 @@ class LengthPanel(QWidget):
         for k, label in enumerate(self._labels):
             label.setVisible(k < len(positions))
             if k < len(positions):
-                label.setHtml(f"<p align='center' style='margin:0'><b>{accuracy[k]:.1f} %</b><br><span style="
-                              f"'color:{BIT_ACCURACY_COLOR};font-size:8pt'>bits {100 * result.bit_accuracy[k]:.1f} %"
+                # Inside a tall bar (in white), above a short one: a label above a bar near 100 % would leave the
+                # plot however short the plot is.
+                inside = accuracy[k] > 45.0
+                main, small = ("white", "white") if inside else ("black", BIT_ACCURACY_COLOR)
+                label.setHtml(f"<p align='center' style='margin:0; color:{main}'><b>{accuracy[k]:.1f} %</b><br>"
+                              f"<span style='color:{small};font-size:8pt'>bits {100 * result.bit_accuracy[k]:.1f} %"
                               "</span></p>")
                 document = label.textItem.document()
                 document.setTextWidth(-1)
                 document.setTextWidth(document.idealWidth())  # a fixed width is what lets the lines centre
+                label.setAnchor((0.5, 0.0) if inside else (0.5, 1.0))
                 label.updateTextPos()
-                label.setPos(float(positions[k]), float(accuracy[k]) + 1.0)
+                label.setPos(float(positions[k]), float(accuracy[k]) - 1.0 if inside else float(accuracy[k]) + 1.0)
         longest = int(result.widths[-1])
         at_longest = accuracy[-1]
         self.title.setText(f"Length generalisation: trained on {result.trained_bits} bits, "

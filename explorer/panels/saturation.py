@@ -47,7 +47,7 @@ class SaturationPanel(QWidget):
         self.plot = self.view.addPlot()
         # Axis labels are HTML: "<" must be written as &lt;.
         self.plot.setLabel("bottom", "fraction of time left-saturated, shut (&lt; 0.1; g &lt; −0.9)")
-        self.plot.setLabel("left", "fraction open (&gt; 0.9)")
+        self.plot.setLabel("left", "open (&gt; 0.9)", **{"font-size": "8pt"})  # (short: the plot may be short)
         self.plot.setMenuEnabled(False)
         self.plot.setMouseEnabled(False, False)
         self.plot.hideButtons()
@@ -55,6 +55,7 @@ class SaturationPanel(QWidget):
         for axis in ("bottom", "left"):
             self.plot.getAxis(axis).enableAutoSIPrefix(False)
         self.plot.setRange(xRange=(0, 1), yRange=(0, 1), padding=0.03)
+        self.plot.getAxis("left").setTicks([[(v, f"{v:g}") for v in (0.0, 0.5, 1.0)], []])
         diagonal = pg.PlotDataItem([0, 1], [1, 0], pen=pg.mkPen((150, 150, 150), style=Qt.PenStyle.DashLine))
         self.plot.addItem(diagonal)
         # The legend is the plot title in the gates' colours: a legend box would cover dots in a short plot.
