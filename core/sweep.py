@@ -34,6 +34,7 @@ from core.trainer import CHECK_EVERY, TrainConfig, Trainer, numpy_only
 
 DEFAULT_MAX_SAMPLES = 10_001  # the original notebook's n_samples
 POLL_SECONDS = 0.1  # how often a running sweep looks at its cancel flag
+STOP_GRACE_SECONDS = 5.0  # after a stop, how long a local cell may take to reach its next check before it is ended
 
 
 class SweepError(Exception):
@@ -252,7 +253,8 @@ def _run_in_worker(cell: SweepCell, max_samples: int, engine: str) -> tuple[Inde
 
 class ProcessPool:
     """Cells in local processes started with "spawn" (forking a process that may hold Qt or BLAS threads is
-    unsafe); a multiprocessing Event asks running cells to stop."""
+    unsafe); a multiprocessing Event asks running cells to stop. A process whose cell has not reached a check
+    STOP_GRACE_SECONDS after a stop (one long step, or the first compilation of the kernels) is terminated."""
 
     def __init__(self, workers: int) -> None:
         context = multiprocessing.get_context("spawn")
@@ -267,8 +269,27 @@ class ProcessPool:
         self._stop.set()
 
     def close(self) -> None:
-        self._stop.set()  # running cells stop at their next check ...
-        self._executor.shutdown(wait=True, cancel_futures=True)  # ... queued ones never start; workers are joined
+        """Queued cells never start, running ones stop at their next check (or are ended), workers are joined."""
+        if not self._stop.is_set():  # everything finished: the workers are idle
+            self._executor.shutdown(wait=True)
+            return
+        # CPython's own records of its worker processes and of the thread that manages them (shutdown(wait=False)
+        # forgets both, and a later shutdown(wait=True) then waits for nothing)
+        processes = list((getattr(self._executor, "_processes", None) or {}).values())
+        manager = getattr(self._executor, "_executor_manager_thread", None)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for process in processes:
+            process.join(max(0.0, deadline - time.monotonic()))
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+                process.join(STOP_GRACE_SECONDS)
+            if process.is_alive():
+                process.kill()
+            process.join()
+        if manager is not None:
+            manager.join()
 
 
 def _is_cancelled(cancel: StopFlag | Callable[[], bool] | None) -> bool:

@@ -18,7 +18,7 @@ import numpy as np
 
 from core.sweep import CellResult, SweepResult
 from core.sweep_grid import Grid, Index, grid_from_configs
-from core.trainer import ConfigError, TrainConfig
+from core.trainer import ConfigError, TrainConfig, numpy_only
 
 CONFIG_COLUMNS = tuple(f.name for f in dataclasses.fields(TrainConfig))
 RESULT_COLUMNS = ("max_samples", "engine", "solved", "samples_to_solve", "seconds_to_solve", "samples_seen",
@@ -110,11 +110,13 @@ def result_from_cells(cells: Iterable[CellResult], grid: Grid | None = None,
     cells = list(cells)
     if grid is None:
         grid = grid_from_configs([cell.config for cell in cells], list(order))
-    budgets = {(cell.max_samples, cell.engine) for cell in cells}
-    if len(budgets) > 1:
-        listed = ", ".join(f"{budget:,} samples on {engine}" for budget, engine in sorted(budgets))
-        raise SweepCsvError(f"the cells were trained with different budgets or engines ({listed})")
-    max_samples, engine = budgets.pop() if budgets else (0, "")
+    budgets = sorted({cell.max_samples for cell in cells})
+    # the sweep's engine: what its cells ran on, but those only NumPy runs (core.trainer.numpy_only)
+    engines = sorted({cell.engine for cell in cells if not numpy_only(cell.config)} or {"numpy"})
+    if len(budgets) > 1 or len(engines) > 1:
+        raise SweepCsvError(f"the cells were trained with different budgets ({', '.join(map(str, budgets))} "
+                            f"samples) or engines ({', '.join(engines)}): not one sweep")
+    max_samples, engine = (budgets[0] if budgets else 0), engines[0]
     result = SweepResult(grid, max_samples, engine)
     result.cells, elsewhere = finished_cells(cells, grid)
     return result, elsewhere

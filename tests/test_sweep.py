@@ -278,6 +278,20 @@ def test_cancel_stops_running_cells_and_leaves_no_processes() -> None:
     assert_processes_gone(seen)
 
 
+def test_a_cell_that_does_not_reach_a_check_in_time_is_ended(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sweep, "STOP_GRACE_SECONDS", 0.0)  # as if every running cell were stuck in one long step
+    seen: set[int] = set()
+
+    def cancel_once_both_workers_run() -> bool:
+        seen.update(worker_pids())
+        return len(seen) == 2
+
+    result = sweep.run_sweep(parse_grid("lr=1e-4 hidden=8,16 seed=0:3"), 5_000_000, engine=ENGINE, workers=2,
+                             cancel=cancel_once_both_workers_run)
+    assert result.cancelled and result.cells == {}
+    assert_processes_gone(seen)
+
+
 def test_cancel_event_stops_a_running_cell_and_keeps_the_finished_one() -> None:
     cancel = threading.Event()
     seen: set[int] = set()
@@ -371,6 +385,22 @@ def test_a_csv_from_before_a_setting_existed_reads_with_its_default_but_is_not_a
     assert sweep_csv.read_cells(path) == [cell]  # the default loss, which is what trained it
     with pytest.raises(sweep_csv.SweepCsvError, match="missing loss"):
         sweep_csv.CellStream(path, resume=True)
+
+
+def test_a_csv_reads_back_as_one_sweep_whatever_engine_its_numpy_only_runs_had(tmp_path) -> None:
+    def cell(config: TrainConfig, budget: int, engine_name: str) -> sweep.CellResult:
+        return sweep.CellResult(config, budget, engine_name, 300, 0.1, 300, 0.1, 1.0, 0.2, False)
+
+    path = tmp_path / "mixed.csv"
+    with sweep_csv.CellStream(path) as stream:
+        stream.append(cell(SMALL, 1000, "compiled"))
+        stream.append(cell(SMALL.replace(loss="squared"), 1000, "numpy"))  # the kernels do not implement it
+    result = sweep_csv.read_result(path)
+    assert result.engine == "compiled" and result.grid.names() == ["loss"] and len(result.cells) == 2
+    with sweep_csv.CellStream(path, resume=True) as stream:
+        stream.append(cell(SMALL.replace(seed=1), 2000, "compiled"))
+    with pytest.raises(sweep_csv.SweepCsvError, match=r"different budgets \(1000, 2000 samples\)"):
+        sweep_csv.read_result(path)
 
 
 # ---- the command line -----------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, QSettings, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QPointF, QRectF, QSettings, Qt, QThread, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QCursor, QImage
 from PySide6.QtWidgets import (
     QApplication,
@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core import engine as engine_module
 from core import sweep, sweep_csv
 from core.sweep import CellResult, MapSummary, SweepResult
 from core.sweep_grid import AXIS_KINDS, Grid, GridError, Index, format_value, parse_grid
@@ -58,6 +59,7 @@ READOUT_HINT = ("bright = fast · grey ✗ = median run not solved within the bu
 AXES_HELP = ("Axes: " + ", ".join(kind.name for kind in AXIS_KINDS) + ". Values a,b,c; whole numbers also "
              "start:stop (stop excluded). One value sets it for every cell; settings not named come from the "
              "current run.")
+MAP_REDRAW_MS = 250  # while a sweep runs, the maps are redrawn at most this often (a summary pools every run)
 FIGURE_SIZE = (1100, 470)  # the PNG of --plot, in points (drawn at FIGURE_SCALE pixels per point)
 FIGURE_SCALE = 2
 
@@ -443,6 +445,10 @@ class SweepPanel(QWidget):
         self.result: SweepResult | None = None
         self.run_menu: QMenu | None = None
         self._started = 0.0
+        self._redraw = QTimer(self)
+        self._redraw.setSingleShot(True)
+        self._redraw.setInterval(MAP_REDRAW_MS)
+        self._redraw.timeout.connect(self._draw_map)
 
         self.grid_text = QLineEdit(DEFAULT_GRID)
         self.grid_text.setToolTip(AXES_HELP)
@@ -592,7 +598,7 @@ class SweepPanel(QWidget):
         self._save_settings()
         max_samples = self.max_samples.value()
         scheduler = self.scheduler.text().strip()
-        self.result = SweepResult(grid, max_samples, "")
+        self.result = SweepResult(grid, max_samples, engine_module.resolve("auto"))  # as run_sweep resolves it
         total = grid.size
         self.progress.setRange(0, total)
         self.progress.setValue(0)
@@ -684,7 +690,6 @@ class SweepPanel(QWidget):
         if self.result is None:
             return
         self.result.cells[index] = cell
-        self.result.engine = cell.engine
         self.progress.setValue(done)
         self.export_button.setEnabled(True)
         elapsed = time.monotonic() - self._started
@@ -692,10 +697,16 @@ class SweepPanel(QWidget):
         if not self.runner or not self.runner.cancelling:
             self.status.setText(f"{done:,} of {total:,} runs, about {remaining:.0f} s left\n"
                                 f"last: {self._run_label(cell)}: {run_outcome(cell)}")
-        self.map.show_result(self.result)
+        if not self._redraw.isActive():
+            self._redraw.start()
+
+    def _draw_map(self) -> None:
+        if self.result is not None:
+            self.map.show_result(self.result)
 
     @Slot(object)
     def _on_sweep_done(self, result: SweepResult) -> None:
+        self._redraw.stop()
         self.result = result
         self.map.show_result(result)
         self.progress.setValue(len(result.cells))
