@@ -336,8 +336,6 @@ class Trainer:
         limits.check_training(self.config)  # LimitError naming the memory it needs, before any is allocated
         cfg = self.config
         self.engine = engine_module.resolve(engine)  # "numpy" or "compiled"; may change between steps
-        if numpy_only(cfg):
-            self.engine = "numpy"  # the kernels do not implement this loss or model (see numpy_only)
         self.dtype = np.dtype(cfg.dtype).type
         self.rng = np.random.default_rng(cfg.seed)
         self.model = models.get(cfg.model)  # module with init_params, forward, backward, Params
@@ -362,6 +360,16 @@ class Trainer:
         self._last_wrong: tuple[np.ndarray, np.ndarray] | None = None  # pairs wrong at the last exhaustive check
         self.rollback_point: RollbackPoint = self._rollback_point()
         self._step_started = time.perf_counter()
+
+    @property
+    def engine(self) -> str:
+        """The engine that trains and evaluates: "numpy" or "compiled"; may change between steps."""
+        return self._engine
+
+    @engine.setter
+    def engine(self, name: str) -> None:
+        # A config the compiled kernels do not implement (see numpy_only) runs on NumPy whatever is asked for.
+        self._engine = "numpy" if numpy_only(self.config) else name
 
     # ---- training -------------------------------------------------------------------------------------------
     def step(self, n_samples: int, stop_when_solved: bool = False) -> ChunkResult:

@@ -272,7 +272,10 @@ def test_configs_the_kernels_do_not_implement_train_on_numpy() -> None:
     assert numpy_only(TrainConfig(model="rnn", bias=False))
     assert numpy_only(TrainConfig(model="rnn", activation="sigmoid"))
     if engine.compiled_available():
-        assert Trainer(preset("tutorial-rnn"), engine="compiled").engine == "numpy"
+        tutorial = Trainer(preset("tutorial-rnn"), engine="compiled")
+        assert tutorial.engine == "numpy"
+        tutorial.engine = "compiled"  # as the window does once the kernels are ready: still NumPy for this model
+        assert tutorial.engine == "numpy"
         assert Trainer(TrainConfig(), engine="compiled").engine == "compiled"
 
 
