@@ -22,7 +22,7 @@ import numpy as np
 from core import limits, options, sweep_csv
 from core.engine import ENGINES, EngineError
 from core.sweep import DEFAULT_MAX_SAMPLES, CellResult, MapSummary, SweepError, SweepResult, run_sweep
-from core.sweep_grid import Grid, GridError, Index, format_value, parse_grid
+from core.sweep_grid import KINDS_BY_NAME, Grid, GridError, Index, format_value, parse_grid
 from core.trainer import ConfigError
 
 PROG = "lstm-explorer sweep"
@@ -43,8 +43,8 @@ def build_parser() -> _Parser:
     parser = _Parser(prog=PROG, description="Samples to solve (every sum right) over a grid of settings, each cell "
                      "trained on its own in local processes or on a Dask cluster. Prints a table of the median "
                      "samples to solve and the solve rate over two axes; --out keeps every cell as CSV.",
-                     epilog="Axes: lr, hidden, seed, optimizer, momentum, batch, init, forget_bias, clip, bits, model, "
-                     "dtype. Values: a,b,c; whole numbers also start:stop[:step] (stop excluded). An axis with one "
+                     epilog=f"Axes: {', '.join(KINDS_BY_NAME)}. Values: a,b,c; whole numbers also start:stop[:step] "
+                     "(stop excluded). An axis with one "
                      "value sets it for every cell. Exit codes: 0 done, 1 a cell failed, 2 bad arguments, "
                      "130 interrupted.")
     parser.add_argument("--grid", nargs="+", metavar="AXIS=VALUES",

@@ -133,14 +133,14 @@ def read_result(path: str | os.PathLike[str], order: Iterable[str] = ()) -> Swee
 class CellStream:
     """Appends finished cells to a CSV as they arrive. Use as a context manager.
 
-    A new file gets the header. An existing one is refused unless resume is True; then its rows are read
-    (`previous`), a last line cut short is cut off, and new rows follow."""
+    A new file gets the header. An existing one with rows is refused unless resume is True; then its rows are
+    read (`previous`), a last line cut short is cut off, and new rows follow."""
 
     def __init__(self, path: str | os.PathLike[str], resume: bool = False) -> None:
         self.path = os.fspath(path)
         self.previous: list[CellResult] = []
         exists = os.path.exists(self.path) and os.path.getsize(self.path) > 0
-        if exists and not resume:
+        if exists and not resume and _has_rows(self.path):
             raise SweepCsvError(f"{self.path} exists: --resume continues that sweep, or choose another file")
         if exists:
             with open(self.path, newline="", encoding="utf-8") as stream:
@@ -187,6 +187,13 @@ def finished_cells(previous: Iterable[CellResult], grid: Grid) -> tuple[dict[Ind
         else:
             on_grid.setdefault(index, cell)
     return on_grid, elsewhere
+
+
+def _has_rows(path: str) -> bool:
+    """Whether the file has a line after its first (a sweep that started but finished no cell has none)."""
+    with open(path, encoding="utf-8", errors="replace") as stream:
+        stream.readline()
+        return bool(stream.readline())
 
 
 def write_csv(result: SweepResult, path: str | os.PathLike[str]) -> None:

@@ -7,15 +7,17 @@ import csv
 import multiprocessing
 import os
 import pickle
+import re
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from core import engine, sweep, sweep_cli, sweep_csv
-from core.sweep_grid import GridError, axis_kind, grid_from_configs, parse_grid
+from core.sweep_grid import KINDS_BY_NAME, GridError, axis_kind, grid_from_configs, parse_grid
 from core.trainer import CHECK_EVERY, ConfigError, TrainConfig, Trainer
 
 # 4-bit sums keep every run short. At lr 1 with 8 units seeds 1 and 2 solve within 1,000 samples and seed 0 does
@@ -352,6 +354,8 @@ def test_csv_rows_read_back_as_the_same_cells(tmp_path) -> None:
 def test_csv_stream_refuses_an_existing_file_and_resumes_past_a_cut_line(tmp_path) -> None:
     path = tmp_path / "cells.csv"
     first = sweep.run_cell(SMALL.replace(seed=1), 300, ENGINE)
+    with sweep_csv.CellStream(path):
+        pass  # a sweep that finished no cell (a cluster out of reach): its file may be written again
     with sweep_csv.CellStream(path) as stream:
         stream.append(first)
     with pytest.raises(sweep_csv.SweepCsvError, match="exists: --resume continues that sweep"):
@@ -501,6 +505,12 @@ def test_cli_without_dask_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch
     code, _, stderr = cli(["--grid", "lr=0.1", "--engine", ENGINE, "--scheduler", "tcp://127.0.0.1:8786"], capsys)
     assert code == 2
     assert 'pip install "lstm-explorer[cluster]" (in a checkout: pip install ".[cluster]")' in stderr
+
+
+def test_readme_lists_every_axis() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    axes_line = readme[readme.index("- **Axes**"):].split("(the settings")[0]
+    assert re.findall(r"`(\w+)`", axes_line) == list(KINDS_BY_NAME)
 
 
 def test_cli_table_names_its_axes() -> None:
