@@ -80,7 +80,8 @@ def run_cell(config: TrainConfig, max_samples: int = DEFAULT_MAX_SAMPLES, engine
 
     It steps CHECK_EVERY samples at a time, so it stops at the check that found it solved. should_stop is asked
     before every step; when it says yes the result has stopped=True."""
-    trainer = Trainer(config, engine=engine_module.resolve(engine))  # (on NumPy where the kernels cannot run it)
+    # (on NumPy where the kernels cannot run it; no carry probe in the "solved" event: a sweep runs many)
+    trainer = Trainer(config, engine=engine_module.resolve(engine), probe_when_solved=False)
     loss, diverged, stopped = float("nan"), False, False
     while not trainer.solved and trainer.samples_seen < max_samples:
         if should_stop is not None and should_stop():
@@ -95,7 +96,7 @@ def run_cell(config: TrainConfig, max_samples: int = DEFAULT_MAX_SAMPLES, engine
     solved_samples, solved_seconds = trainer.solved_at or (None, None)
     return CellResult(trainer.config, max_samples, trainer.engine, solved_samples,
                       None if solved_seconds is None else float(solved_seconds), trainer.samples_seen,
-                      float(trainer.training_seconds), float(trainer.exhaustive_accuracy()), loss, diverged, stopped)
+                      float(trainer.training_seconds), (1.0 if trainer.solved_now else float(trainer.exhaustive_accuracy())), loss, diverged, stopped)
 
 
 def cell_engine(config: TrainConfig, engine: str) -> str:
@@ -170,10 +171,6 @@ class SweepResult:
     def samples_to_solve(self) -> np.ndarray:
         """Samples until solved; inf where a cell did not solve within max_samples, nan where it did not run."""
         return self.values(lambda cell: np.inf if cell.samples_to_solve is None else cell.samples_to_solve)
-
-    def seconds(self) -> np.ndarray:
-        """Wall seconds of training per finished cell (nan elsewhere)."""
-        return self.values(lambda cell: cell.seconds)
 
     def summary(self, x: str, y: str | None = None, fixed: Mapping[str, int] | None = None) -> MapSummary:
         """Pool the cells over every axis but x and y (fixed: axis name -> value index, to look at one slice)."""

@@ -277,10 +277,6 @@ class Grid:
         changes = {axis.kind.field: axis.values[i] for axis, i in zip(self.axes, index)}
         return tuple(index) if dataclasses.replace(self.base, **changes) == config else None
 
-    def varying(self) -> list[Axis]:
-        """The axes with more than one value."""
-        return [axis for axis in self.axes if len(axis) > 1]
-
     def describe(self) -> str:
         """'lr=0.1,0.3 hidden=8 seed=0:3' style, ranges written out when they are one."""
         return " ".join(f"{axis.name}={_write_values(axis)}" for axis in self.axes)
