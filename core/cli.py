@@ -312,6 +312,7 @@ def _run_eval(args: argparse.Namespace) -> int:
     params, config = load_model(args.model)
     trained_bits = config.n_bits if config else 8
     widths = _eval_widths(args.bits, trained_bits)
+    limits.check_streaming_evaluation(params.hidden_size, max(widths), params.dtype)
     trained = f"trained at {config.n_bits} bits" if config else "no training settings stored (taken as 8 bits)"
     print(f"{args.model}: {_describe_model(params)}, {trained}")
     for bits in widths:
@@ -377,6 +378,11 @@ def _run_study(args: argparse.Namespace) -> int:
         if value < low:
             raise ConfigError(f"{name} must be a whole number of at least {low}, got {value}")
     config.replace(seed=args.first_seed + args.seeds - 1)  # the last seed must be a valid one too
+    limits.check_count("--seeds", args.seeds, 1, limits.MAX_SWEEP_CELLS)
+    limits.check_count("--samples", args.samples)
+    if args.csv:
+        options.output_file("--csv", args.csv)  # before the study runs, not after
+    limits.check_sweep([config], min(args.seeds, args.workers or limits.cpu_count(), limits.cpu_count()))
     engine_module.resolve(args.engine)  # an unknown engine is refused before anything runs
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     print(study.describe(config, seeds, args.samples))

@@ -182,6 +182,16 @@ def check_evaluation(hidden_size: int, n_bits: int, dtype: object = "float64") -
                  evaluation_bytes(hidden_size, n_bits, dtype) + 2 * parameter_count(hidden_size) * _item(dtype))
 
 
+def check_streaming_evaluation(hidden_size: int, n_bits: int, dtype: object = "float64",
+                               chunk: int = EVAL_CHUNK) -> None:
+    """Refuse an evaluation that steps `chunk` pairs at a time through n_bits keeping only the state (core.length):
+    the weights twice, each step's gates and state for the chunk, and the chunk's bits."""
+    item = _item(dtype)
+    needed = (2 * parameter_count(hidden_size) * item + chunk * (12 * hidden_size + 16) * item
+              + chunk * n_bits * 8 * 8)
+    check_memory(f"evaluating {hidden_size} hidden units at {n_bits} bits", needed)
+
+
 # ---- counts ------------------------------------------------------------------------------------------------------
 def check_count(name: str, value: object, low: int = 1, high: int = MAX_SAMPLES) -> int:
     """value as an int in [low, high], or LimitError naming the option."""

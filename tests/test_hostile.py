@@ -936,3 +936,33 @@ def test_insights_never_replaces_a_fifo_among_its_files(tmp_path: Path, saved: P
     assert_one_line_exit_2(code, err, "length.csv", "FIFO")
     assert stat.S_ISFIFO(os.lstat(out / "length.csv").st_mode)
     assert not [p for p in out.iterdir() if p.name.endswith((".part", ".lock", ".tmp"))]
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--seeds", "1" + "0" * 20], "--seed"),
+    (["--seeds", str(limits.MAX_SWEEP_CELLS + 1), "--first-seed", "0"], "--seeds must be"),
+    (["--csv", "/dev/null"], "not a regular file"),
+    (["--csv", "."], "it is a folder"),
+    (["--csv", LONG_NAME], "file name is too long"),
+    (["--samples", "1" + "0" * 20], "--samples must be"),
+])
+def test_study_arguments_are_refused_before_any_seed_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          argv: list[str], words: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_in_process("study", "--seeds", "2", "--samples", "100", *argv)
+    assert_one_line_exit_2(code, err, words)
+    assert "seed " not in out and listing(tmp_path) == []
+
+
+def test_a_legal_model_too_large_for_this_process_is_refused_with_its_size(tmp_path: Path) -> None:
+    """4,096 units (the most allowed): 537 MB of weights, in a process that may use less."""
+    hidden = MAX_HIDDEN
+    weights = {"lstm.weight_ih_l0": np.zeros((4 * hidden, 2)), "lstm.bias_ih_l0": np.zeros(4 * hidden),
+               "lstm.bias_hh_l0": np.zeros(4 * hidden), "head.weight": np.zeros((1, hidden)),
+               "head.bias": np.zeros(1)}
+    big = deflated_zeros({"descr": "<f8", "fortran_order": False, "shape": (4 * hidden, hidden)},
+                         4 * hidden * hidden * 8)
+    write_zip(tmp_path / "wide.npz", [*npz_members(weights), ("lstm.weight_hh_l0.npy", big)])
+    result = cli_child("eval", "wide.npz", cwd=tmp_path, address_space=1 << 30)
+    assert_one_line_exit_2(result.returncode, result.stderr, "needs about", "is available here")
+    assert result.peak_bytes < BOMB_PEAK
