@@ -23,7 +23,8 @@ OPTION_NAMES = {
     "hidden size": "--hidden", "learning rate": "--lr", "batch size": "--batch", "clip norm": "--clip",
     "forget bias": "--forget-bias", "n bits": "--bits", "bits": "--bits", "optimizer": "--optimizer",
     "momentum": "--momentum", "init": "--init", "seed": "--seed", "dtype": "--dtype", "model": "--model",
-    "samples": "--samples", "report every": "--report-every",
+    "samples": "--samples", "report every": "--report-every", "loss": "--loss", "activation": "--activation",
+    "bias": "--bias", "preset": "--preset",
 }
 _QUOTED = re.compile("'([^']{" + str(SHOWN_CHARS + 1) + ",})'")
 _GOT = re.compile(r"(, got |got )(.*)$")
