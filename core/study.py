@@ -25,7 +25,7 @@ import numpy as np
 
 from core import carry, length
 from core import engine as engine_module
-from core.trainer import TrainConfig, Trainer, numpy_only
+from core.trainer import TrainConfig, Trainer
 
 CHUNK = 1000  # samples per Trainer.step: checks happen every CHECK_EVERY whatever the chunk
 CARRY_PROBE_PAIRS = 4096  # pairs for the linear probe at the end of each run (2,048 fit it)
@@ -50,7 +50,7 @@ class SeedResult:
 def run_seed(config: TrainConfig, seed: int, samples: int, engine: str = "auto") -> SeedResult:
     """Train config with this seed for `samples` samples (stopping early only if it diverges) and measure it."""
     config = config.replace(seed=seed)
-    trainer = Trainer(config, engine="numpy" if numpy_only(config) else engine)
+    trainer = Trainer(config, engine=engine)
     diverged = False
     while trainer.samples_seen < samples and not diverged:
         diverged = trainer.step(min(CHUNK, samples - trainer.samples_seen)).diverged
@@ -136,7 +136,7 @@ def run_study(config: TrainConfig, n_seeds: int, samples: int = 10_001, first_se
                 results.append(future.result())
                 if progress:
                     progress(results[-1])
-    used_engine = "numpy" if numpy_only(config) else engine_module.resolve(engine)
+    used_engine = engine_module.resolve(engine)
     return StudyResult(config, samples, used_engine, workers, tuple(sorted(results, key=lambda s: s.seed)))
 
 

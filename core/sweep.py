@@ -30,7 +30,7 @@ import numpy as np
 from core import engine as engine_module
 from core import limits
 from core.sweep_grid import Grid, GridError, Index, SweepCell
-from core.trainer import CHECK_EVERY, TrainConfig, Trainer, numpy_only
+from core.trainer import CHECK_EVERY, TrainConfig, Trainer
 
 DEFAULT_MAX_SAMPLES = 10_001  # the original notebook's n_samples
 POLL_SECONDS = 0.1  # how often a running sweep looks at its cancel flag
@@ -94,15 +94,16 @@ def run_cell(config: TrainConfig, max_samples: int = DEFAULT_MAX_SAMPLES, engine
             diverged = True
             break
     solved_samples, solved_seconds = trainer.solved_at or (None, None)
+    accuracy = 1.0 if trainer.solved_now else trainer.exhaustive_accuracy()  # (solved_now: every sum right)
     return CellResult(trainer.config, max_samples, trainer.engine, solved_samples,
                       None if solved_seconds is None else float(solved_seconds), trainer.samples_seen,
-                      float(trainer.training_seconds), (1.0 if trainer.solved_now else float(trainer.exhaustive_accuracy())), loss, diverged, stopped)
+                      float(trainer.training_seconds), float(accuracy), loss, diverged, stopped)
 
 
 def cell_engine(config: TrainConfig, engine: str) -> str:
-    """The engine a cell of this config runs on when the sweep asks for engine: NumPy for what the compiled
-    kernels do not implement (core.trainer.numpy_only)."""
-    return "numpy" if numpy_only(config) else engine_module.resolve(engine)
+    """The engine a cell of this config runs on when the sweep asks for engine (the kernels implement every
+    option, so every cell runs on the sweep's engine)."""
+    return engine_module.resolve(engine)
 
 
 def replay(cell: CellResult, should_stop: Callable[[], bool] | None = None) -> Trainer | None:

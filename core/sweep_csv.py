@@ -18,7 +18,7 @@ import numpy as np
 
 from core.sweep import CellResult, SweepResult
 from core.sweep_grid import Grid, Index, grid_from_configs
-from core.trainer import ConfigError, TrainConfig, numpy_only
+from core.trainer import ConfigError, TrainConfig
 
 CONFIG_COLUMNS = tuple(f.name for f in dataclasses.fields(TrainConfig))
 RESULT_COLUMNS = ("max_samples", "engine", "solved", "samples_to_solve", "seconds_to_solve", "samples_seen",
@@ -111,8 +111,7 @@ def result_from_cells(cells: Iterable[CellResult], grid: Grid | None = None,
     if grid is None:
         grid = grid_from_configs([cell.config for cell in cells], list(order))
     budgets = sorted({cell.max_samples for cell in cells})
-    # the sweep's engine: what its cells ran on, but those only NumPy runs (core.trainer.numpy_only)
-    engines = sorted({cell.engine for cell in cells if not numpy_only(cell.config)} or {"numpy"})
+    engines = sorted({cell.engine for cell in cells} or {"numpy"})  # the sweep's engine: what its cells ran on
     if len(budgets) > 1 or len(engines) > 1:
         raise SweepCsvError(f"the cells were trained with different budgets ({', '.join(map(str, budgets))} "
                             f"samples) or engines ({', '.join(engines)}): not one sweep")

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import length, study
+from core import engine, length, study
 from core.cli import main
 from core.session import save_model
 from core.trainer import TrainConfig, Trainer, preset
@@ -81,7 +81,7 @@ def test_study_command_prints_seeds_and_the_summary(tmp_path: Path) -> None:
     assert (code, err) == (0, "")
     assert out.startswith("RNN sigmoid, no bias, squared loss, H4 lr 0.1 sgd, 8 bits: seeds 0-1, 200 samples each")
     assert len(re.findall(r"^\s+[01]\s+-\s+no\s+", out, re.MULTILINE)) == 2  # one line per seed, none solved
-    assert "Solved within 200 samples: 0/2 seeds" in out and "(1 process, numpy engine" in out
+    assert "Solved within 200 samples: 0/2 seeds" in out and f"(1 process, {engine.resolve('auto')} engine" in out
     assert (tmp_path / "s.csv").exists()
 
 
@@ -99,7 +99,7 @@ def test_study_refuses_bad_settings_before_running(argv: list[str], message: str
 def test_train_takes_a_preset_and_the_model_options(tmp_path: Path) -> None:
     code, out, _ = run(["train", "--preset", "tutorial-rnn", "--samples", "200", "--quiet",
                         "--save", str(tmp_path / "t.npz")])
-    assert code == 0 and "(numpy engine)" in out  # the compiled kernels do not implement this model
+    assert code == 0 and f"({engine.resolve('auto')} engine)" in out  # the kernels implement every model option
     from core.session import load_session
 
     trainer = load_session(tmp_path / "t.npz")

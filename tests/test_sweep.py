@@ -72,10 +72,9 @@ def test_run_cell_stops_at_divergence() -> None:
     assert result.samples_seen < 5000
 
 
-def test_a_cell_the_kernels_do_not_implement_runs_and_is_recorded_on_numpy() -> None:
-    config = SMALL.replace(loss="squared")  # core.trainer.numpy_only
-    assert sweep.run_cell(config, 200, "auto").engine == "numpy" == sweep.cell_engine(config, "auto")
-    assert sweep.cell_engine(SMALL, "auto") == engine.resolve("auto")
+def test_every_model_option_runs_on_the_sweeps_engine() -> None:
+    config = SMALL.replace(loss="squared")
+    assert sweep.run_cell(config, 200, "auto").engine == engine.resolve("auto") == sweep.cell_engine(config, "auto")
 
 
 def test_replay_rebuilds_the_run_where_the_sweep_stopped_it() -> None:
@@ -391,14 +390,14 @@ def test_a_csv_from_before_a_setting_existed_reads_with_its_default_but_is_not_a
         sweep_csv.CellStream(path, resume=True)
 
 
-def test_a_csv_reads_back_as_one_sweep_whatever_engine_its_numpy_only_runs_had(tmp_path) -> None:
+def test_a_csv_of_one_engine_and_budget_reads_back_as_one_sweep(tmp_path) -> None:
     def cell(config: TrainConfig, budget: int, engine_name: str) -> sweep.CellResult:
         return sweep.CellResult(config, budget, engine_name, 300, 0.1, 300, 0.1, 1.0, 0.2, False)
 
     path = tmp_path / "mixed.csv"
     with sweep_csv.CellStream(path) as stream:
         stream.append(cell(SMALL, 1000, "compiled"))
-        stream.append(cell(SMALL.replace(loss="squared"), 1000, "numpy"))  # the kernels do not implement it
+        stream.append(cell(SMALL.replace(loss="squared"), 1000, "compiled"))
     result = sweep_csv.read_result(path)
     assert result.engine == "compiled" and result.grid.names() == ["loss"] and len(result.cells) == 2
     with sweep_csv.CellStream(path, resume=True) as stream:
