@@ -322,7 +322,7 @@ import resource, signal, sys
 from core import cli
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails with EFBIG, like a full disk
 resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))  # (the NumPy engine: no compiled-kernel cache files)
-sys.exit(cli.main(["train", "--samples", "1", "--quiet", "--hidden", "200", "--engine", "numpy",
+sys.exit(cli.main(["train", "--samples", "1", "--quiet", "--hidden", "100", "--engine", "numpy",
                    "--save", sys.argv[1]]))
 """
 
@@ -630,7 +630,8 @@ def test_a_run_that_would_not_fit_in_memory_is_refused_up_front(tmp_path: Path, 
     assert result.peak_bytes < BOMB_PEAK
 
 
-@pytest.mark.parametrize("config", [{}, {"hidden_size": 256, "batch_size": 64, "optimizer": "adam"},
+@pytest.mark.parametrize("config", [{}, pytest.param({"hidden_size": 256, "batch_size": 64, "optimizer": "adam"},
+                                                      marks=pytest.mark.slow),
                                     {"n_bits": 16, "batch_size": 1024}, {"heldout_size": 16_384}])
 def test_the_memory_estimate_is_not_below_what_a_run_uses(tmp_path: Path, config: dict) -> None:
     """A run on the NumPy engine (the larger of the two) with checks, an evaluation and a save, measured."""
