@@ -81,8 +81,10 @@ def read_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
                 headers = _known_headers(archive, shown_name)
                 _check_sizes(headers, shown_name)
                 return {key: _read_member(archive, header, key, shown_name) for key, header in headers.items()}
-        except (SessionError, LimitError):
+        except SessionError:
             raise
+        except LimitError as error:  # too large for this process: a file that cannot be opened here
+            raise SessionError(str(error)) from None
         except Exception as error:  # a damaged archive fails in many ways inside zipfile, zlib and numpy
             raise SessionError(f"{shown_name} is damaged and cannot be read ({type(error).__name__}: "
                                f"{shown(str(error), 80)})") from None
