@@ -311,6 +311,7 @@ def loss_value(probs: np.ndarray, y: np.ndarray, loss: str = "bce") -> float:
 
 
 def bce_loss(probs: np.ndarray, y: np.ndarray) -> float:
+    """loss_value with the cross-entropy: torch.nn.BCELoss(reduction="sum")(p, y) / B."""
     return loss_value(probs, y, "bce")
 
 
