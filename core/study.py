@@ -50,7 +50,7 @@ class SeedResult:
 def run_seed(config: TrainConfig, seed: int, samples: int, engine: str = "auto") -> SeedResult:
     """Train config with this seed for `samples` samples (stopping early only if it diverges) and measure it."""
     config = config.replace(seed=seed)
-    trainer = Trainer(config, engine=engine)
+    trainer = Trainer(config, engine=engine, details=False)  # (no held-out curve: the study measures at the end)
     diverged = False
     while trainer.samples_seen < samples and not diverged:
         diverged = trainer.step(min(CHUNK, samples - trainer.samples_seen)).diverged

@@ -81,7 +81,7 @@ def run_cell(config: TrainConfig, max_samples: int = DEFAULT_MAX_SAMPLES, engine
     It steps CHECK_EVERY samples at a time, so it stops at the check that found it solved. should_stop is asked
     before every step; when it says yes the result has stopped=True."""
     # (on NumPy where the kernels cannot run it; no carry probe in the "solved" event: a sweep runs many)
-    trainer = Trainer(config, engine=engine_module.resolve(engine), probe_when_solved=False)
+    trainer = Trainer(config, engine=engine_module.resolve(engine), details=False)
     loss, diverged, stopped = float("nan"), False, False
     while not trainer.solved and trainer.samples_seen < max_samples:
         if should_stop is not None and should_stop():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import math
 import time
 from dataclasses import dataclass
 
@@ -328,10 +329,13 @@ class Trainer:
     """
 
     def __init__(self, config: TrainConfig | None = None, engine: str | None = None,
-                 probe_when_solved: bool = True) -> None:
+                 details: bool = True) -> None:
         self.config = (config or TrainConfig()).validate()
         limits.check_training(self.config)  # LimitError naming the memory it needs, before any is allocated
-        self.probe_when_solved = probe_when_solved  # the first "solved" event names what a linear carry probe reads
+        # details: the held-out accuracy at every check (the curve) and a linear carry probe in the first "solved"
+        # event. A sweep's or a study's runs, where only when (and whether) a run solves matters, leave them out:
+        # the weights and solved-at are the same either way.
+        self.details = details
         cfg = self.config
         self.engine = engine_module.resolve(engine)  # "numpy" or "compiled"; may change between steps
         self.dtype = np.dtype(cfg.dtype).type
@@ -425,19 +429,20 @@ class Trainer:
 
     def _check(self) -> None:
         """At a multiple of CHECK_EVERY: held-out accuracy, a history point, solved or not, a rollback point."""
-        self.accuracy = self.heldout_accuracy()
+        self.accuracy = self.heldout_accuracy() if self.details else float("nan")
         count = len(self.interval)
         if count:
             loss_mean, error_mean = self.interval.sum(axis=0) / count
             self.history.add(self.samples_seen, loss_mean, error_mean, self.accuracy, count)
         self.interval = np.empty((0, 2))
         was_solved = self.solved_now
-        self.solved_now = self.accuracy == 1.0 and self._every_sum_right()
+        # (a held-out pair wrong means not solved: the check's pairs include the held-out ones)
+        self.solved_now = (math.isnan(self.accuracy) or self.accuracy == 1.0) and self._every_sum_right()
         if self.solved_now and self.solved_at is None:
             seconds = self.training_seconds + time.perf_counter() - self._step_started  # (inside step: not yet added)
             self.solved_at = (self.samples_seen, seconds)
             text = "solved: every sum right"
-            if self.probe_when_solved:  # (a sweep's or a study's many runs leave it out: it costs ~20 ms)
+            if self.details:  # (~20 ms)
                 probe = probe_carry.probe_carry(self.params, self.config.n_bits, n_pairs=SOLVED_PROBE_PAIRS)
                 text += f"; {probe.summary()}"
             self.history.add_event(self.samples_seen, text)
@@ -473,9 +478,9 @@ class Trainer:
             a, b = self._last_wrong
             if np.any(task.decode(predict(self.params, a, b, n_bits, engine=self.engine)) != a + b):
                 return False
-        a_all, b_all = _check_order(n_bits)
-        for start in range(0, len(a_all), SOLVED_CHECK_BLOCK):
-            a, b = a_all[start : start + SOLVED_CHECK_BLOCK], b_all[start : start + SOLVED_CHECK_BLOCK]
+        a_all, b_all = _check_order(n_bits, self.heldout_a, self.heldout_b)
+        for start, end in _blocks(len(a_all)):
+            a, b = a_all[start:end], b_all[start:end]
             wrong = task.decode(predict(self.params, a, b, n_bits, engine=self.engine)) != a + b
             if wrong.any():
                 self._last_wrong = (a[wrong], b[wrong])
@@ -544,15 +549,32 @@ class Trainer:
         self._last_wrong = None
 
 
+def _check_order(n_bits: int, heldout_a: np.ndarray, heldout_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs the solved check tries: evaluate's (all of them, or its fixed sample beyond EXHAUSTIVE_LIMIT) and
+    the held-out ones, in a fixed shuffled order: wrong sums cluster among neighbouring operands, and a shuffle
+    finds one sooner."""
+    a, b = _evaluation_order(n_bits)
+    if not task.operand_limit(n_bits) ** 2 <= task.EXHAUSTIVE_LIMIT:  # sampled: the held-out pairs are extra
+        a, b = np.concatenate([a, heldout_a]), np.concatenate([b, heldout_b])
+    return a, b
+
+
 @functools.lru_cache(maxsize=4)
-def _check_order(n_bits: int) -> tuple[np.ndarray, np.ndarray]:
-    """The pairs the solved check tries (all of them, or a fixed sample beyond EXHAUSTIVE_LIMIT as evaluate uses), in
-    a fixed shuffled order: wrong sums cluster among neighbouring operands, and a shuffle finds one sooner."""
+def _evaluation_order(n_bits: int) -> tuple[np.ndarray, np.ndarray]:
     a, b, _ = task.evaluation_pairs(n_bits, np.random.default_rng(12345))
     order = np.random.default_rng(7).permutation(len(a))
     a, b = a[order], b[order]
     a.flags.writeable = b.flags.writeable = False
     return a, b
+
+
+def _blocks(size: int) -> list[tuple[int, int]]:
+    """(start, end) of the solved check's blocks: small first (a model far from solved shows a wrong sum in its
+    first few dozen pairs), then SOLVED_CHECK_BLOCK."""
+    ends = [end for end in (64, 256) if end < size]
+    ends += list(range(ends[-1] + SOLVED_CHECK_BLOCK if ends else SOLVED_CHECK_BLOCK, size, SOLVED_CHECK_BLOCK))
+    ends.append(size)
+    return list(zip([0, *ends[:-1]], ends))
 
 
 def _mean_over_bits(values: np.ndarray) -> np.ndarray:

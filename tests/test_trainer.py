@@ -195,3 +195,15 @@ def test_stop_when_solved_ends_the_chunk_at_the_solving_check():
         trainer.step(4096, stop_when_solved=True)
     assert trainer.samples_seen == trainer.solved_at[0] == 1_200
     assert trainer.solved_now
+
+
+def test_a_run_without_details_has_the_same_weights_and_solved_at():
+    """details=False (a sweep's or study's runs) leaves out the held-out curve and the carry probe, not the run."""
+    runs = []
+    for details in (True, False):
+        trainer = Trainer(TrainConfig(seed=3), details=details)
+        trainer.step(2_000)
+        runs.append(trainer)
+    np.testing.assert_array_equal(runs[0].params.flat, runs[1].params.flat)
+    assert runs[0].solved_at[0] == runs[1].solved_at[0] and runs[0].solved_now == runs[1].solved_now
+    assert np.isnan(runs[1].accuracy) and runs[0].accuracy == 1.0
