@@ -115,7 +115,7 @@ def _application():
 def _run_window(args: argparse.Namespace, size: tuple[int, int] | None, started: float) -> int:
     from PySide6.QtCore import QTimer
 
-    from explorer import engine_prep, settings
+    from explorer import engine_prep, garbage, settings
     from explorer.main_window import MainWindow, dispose
     from explorer.session_actions import remembered_config
     from explorer.sessions import start_interactive
@@ -128,6 +128,9 @@ def _run_window(args: argparse.Namespace, size: tuple[int, int] | None, started:
     engine = os.environ.get("LSTM_EXPLORER_ENGINE") or str(settings.store().value(settings.ENGINE) or "auto")
     # The last session's settings (a benchmark's launch uses the defaults), at the size it had when last closed.
     window = MainWindow(config=None if timing else remembered_config(), engine=engine)
+    # numba, imported by the worker when the compiled engine starts, brings ~80,000 objects that live as long as the
+    # process: out of the collector's sight too (in this, the GUI thread).
+    window.worker.sigEngine.connect(lambda _engine: garbage.freeze_long_lived())
     if size is not None:
         window.resize(*size)
     window.show()
@@ -139,6 +142,7 @@ def _run_window(args: argparse.Namespace, size: tuple[int, int] | None, started:
             print(f"first frame {time.monotonic() - started:.3f}", flush=True)
         if not os.environ.get("LSTM_EXPLORER_NO_VIEWS"):  # `bench --gui --no-views` times the bare window
             window.add_views()
+        garbage.freeze_long_lived()  # the window lives as long as the process
         if not timing:
             start_interactive(window.sessions, args.open)  # opens --open FILE; remembers the settings on close
         if args.tab and not window.select_tab(args.tab):

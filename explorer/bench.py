@@ -14,6 +14,7 @@ snapshot and redraw rates.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import statistics
@@ -236,6 +237,7 @@ def _headless_rate(app, seconds: float, engine: str) -> float:
 
 def _open_window(app, engine: str, views: bool, config=None):
     from core.trainer import Trainer
+    from explorer import garbage
     from explorer.main_window import MainWindow
 
     window = MainWindow(Trainer(config, engine="numpy"), restore_layout=False, pause_when_solved=False)
@@ -246,6 +248,8 @@ def _open_window(app, engine: str, views: bool, config=None):
     window.show()
     window.controller.set_engine(engine)
     _spin_until(app, lambda: window.latest_snapshot.engine == engine, ENGINE_WAIT_S)
+    gc.collect()
+    garbage.freeze_long_lived()  # as the app does (the window, and numba's objects once loaded); dispose frees it
     return window
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -47,9 +48,8 @@ from PySide6.QtWidgets import (
 
 import core
 from core.trainer import ConfigError, TrainConfig, Trainer
-from explorer import engine_prep, resources, settings
+from explorer import engine_prep, pacing, resources, settings
 from explorer.controller import Controller, Focus
-from explorer.pacing import FramePacer
 from explorer.panels import (
     configure_pyqtgraph,
     error_grid,
@@ -84,6 +84,8 @@ TAB_VIEWS: tuple[Callable[[ViewContext], View], ...] = (
 
 LAYOUT_VERSION = 2  # a layout saved by an older version (other docks, other tabs) is not restored
 TABS_SHARE = 0.32  # height of the tab area, as a share of the window's, until the user moves it
+TAB_FRAME_RATE = 6.0  # frames a second at most of the view in the tab area while training (the heatmaps and the
+# curves draw at the window's full frame rate)
 SPLIT = [1000, 1400]  # curves and heatmaps: 42 % and 58 % of the middle, until the user moves it
 SPEED_STEPS = 100  # speed slider positions; the fraction of full speed is 10^(-4 (1 - position / 100))
 SPEED_DECADES = 4.0
@@ -206,6 +208,8 @@ class MainWindow(QMainWindow):
         self.views: dict[str, View] = {}
         self.hosts: list[TabHost] = []
         self._visible: frozenset[str] | None = None
+        self._tab_drawn_at = -1.0
+        self._tab_host: TabHost | None = None
         self._guarded: set[int] = set()
         self._key_guard = KeyGuard(self)
 
@@ -235,7 +239,7 @@ class MainWindow(QMainWindow):
             self._restore_layout()
 
         # What a frame draws, in stages: the status, controls and curves; the heatmaps; the view in front.
-        self.pacer = FramePacer(((self._show_status, self.controls.update_from, self.curves.update_from),
+        self.pacer = pacing.FramePacer(((self._show_status, self.controls.update_from, self.curves.update_from),
                                  (self.heatmaps.update_from,), (self._draw_tab,)),
                                 on_drawn=self.sigSnapshot.emit, parent=self)
         # The first picture is drawn here, before the worker thread starts (so the trainer is not shared yet):
@@ -522,9 +526,16 @@ class MainWindow(QMainWindow):
                 host.shown_serial = serial
 
     def _draw_tab(self, snapshot: Snapshot) -> None:
+        """The view in front. While training it draws at most TAB_FRAME_RATE times a second (a table or a grid
+        redrawn every frame would take the frames of the heatmaps and the curves); any other snapshot, at once."""
         host = self._visible_host()
-        if host is not None:
-            host.draw(snapshot)
+        if host is None:
+            return
+        now = time.monotonic()
+        if snapshot.state == "training" and now - self._tab_drawn_at < 1 / TAB_FRAME_RATE and host is self._tab_host:
+            return
+        self._tab_drawn_at, self._tab_host = now, host
+        host.draw(snapshot)
 
     def _on_tab_changed(self, _index: int) -> None:
         self._update_visible()
@@ -742,6 +753,7 @@ class MainWindow(QMainWindow):
                                        " font-weight: bold;")
 
     def _show_engine(self, engine: str) -> None:
+        self.pacer.draw_share = pacing.DRAW_SHARE_COMPILED if engine == "compiled" else pacing.DRAW_SHARE
         name = "compiled" if engine == "compiled" else "NumPy"
         note = self._engine_note if engine != "compiled" else ""
         text = f"engine {name}" + (f" · {note}" if note else "")

@@ -21,8 +21,9 @@ from explorer.panels import painting_seconds
 
 REDRAW_MS = 10  # the stages of a frame that could not be drawn at once follow at this interval
 STAGE_SLICE_S = 0.006  # stages are drawn back to back in one event while together they took less than this
-DRAW_SHARE = 0.4  # drawing may take about this share of the GUI thread's time (the interpreter it holds meanwhile
-# is the one a NumPy training thread needs; the compiled engine trains without it)
+DRAW_SHARE = 0.35  # drawing may take about this share of the time: the interpreter it holds meanwhile is the one a
+# NumPy training thread needs ...
+DRAW_SHARE_COMPILED = 0.8  # ... while the compiled engine trains without it, so drawing takes only the other core
 MAX_FRAME_RATE = 30.0  # frames a second at most
 BUDGET_FRAMES = 4  # DRAW_SHARE holds over this many recent frames, so one slow frame does not hold up the next
 
@@ -40,6 +41,7 @@ class FramePacer(QObject):
         self.latest: object | None = None
         self.drawn: object | None = None  # the snapshot of the frame being drawn, or drawn last
         self.frames = 0  # frames completed
+        self.draw_share = DRAW_SHARE
         self._stage = len(self.stages)  # the stage to draw next; all drawn
         self._staging_seconds = 0.0  # thread time spent in stages
         self._frame_starts: collections.deque[tuple[float, float]] = collections.deque(maxlen=BUDGET_FRAMES)
@@ -108,7 +110,7 @@ class FramePacer(QObject):
         oldest, drawing_then = self._frame_starts[0]
         drawing = self.drawing_seconds() - drawing_then
         since_last = now - self._frame_starts[-1][0]
-        return max(0.0, drawing / DRAW_SHARE - (now - oldest), 1 / MAX_FRAME_RATE - since_last)
+        return max(0.0, drawing / self.draw_share - (now - oldest), 1 / MAX_FRAME_RATE - since_last)
 
     def _draw_stage(self, index: int, snapshot: object) -> None:
         started = time.thread_time()

@@ -10,6 +10,7 @@ training thread (core.focus); nothing here runs the model. Works for the LSTM an
 from __future__ import annotations
 
 import re
+import time
 
 import numpy as np
 import pyqtgraph as pg
@@ -43,6 +44,7 @@ CARRY_ANALYSIS = "carry"  # snapshot.analyses key: a Measured holding carry.Carr
 TOOLTIP = ("Type two numbers and step through how the model adds them, bit by bit: every gate, the cell, the "
            "output and the gradient; and which unit holds the carry")
 PLAY_INTERVAL_MS = 600  # one bit per this many milliseconds while playing
+TABLE_INTERVAL_S = 0.5  # while training, the unit table (128 numbers) follows new weights at most this often
 HIGHLIGHT_STYLE = "background: #ffe08a; color: #000000;"
 WRONG_STYLE = "color: #d00000; font-weight: bold;"
 FUTURE_STYLE = "color: #9a9a9a;"
@@ -407,9 +409,9 @@ class BackwardPlot(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.title = QLabel(
-            f"<b>Backward</b> per bit: <span style='color:{LOSS_COLOR}'>● loss at bit t</span> "
-            f"<span style='color:{GRAD_H_COLOR}'>■ ‖∂L/∂h<sub>t</sub>‖</span> "
-            f"<span style='color:{GRAD_C_COLOR}'>▲ ‖∂L/∂c<sub>t</sub>‖</span>")
+            f"<b>Backward</b> per bit: <span style='color:{LOSS_COLOR}'>━ loss at bit t</span> "
+            f"<span style='color:{GRAD_H_COLOR}'>╍ ‖∂L/∂h<sub>t</sub>‖</span> "
+            f"<span style='color:{GRAD_C_COLOR}'>┈ ‖∂L/∂c<sub>t</sub>‖</span>")
         self.title.setWordWrap(True)
         self.plot_widget = PlotWidget()
         self.plot_widget.setFocusPolicy(Qt.FocusPolicy.NoFocus)
@@ -427,12 +429,10 @@ class BackwardPlot(QWidget):
             "and ‖∂L/∂c_t‖ (L = the loss of the whole addition). Gradient flows from later bits back to earlier ones;"
             " the dashed line is the current step.")
         self.title.setToolTip(self.plot_widget.toolTip())
-        self.loss_curve = plot.plot(pen=pg.mkPen(LOSS_COLOR, width=2), symbol="o", symbolSize=5,
-                                    symbolBrush=LOSS_COLOR)
-        self.grad_h_curve = plot.plot(pen=pg.mkPen(GRAD_H_COLOR, width=2), symbol="s", symbolSize=5,
-                                      symbolBrush=GRAD_H_COLOR)
-        self.grad_c_curve = plot.plot(pen=pg.mkPen(GRAD_C_COLOR, width=2), symbol="t", symbolSize=6,
-                                      symbolBrush=GRAD_C_COLOR)
+        # Lines told apart by colour and dash, without symbols: pyqtgraph draws symbols in Python at every paint.
+        self.loss_curve = plot.plot(pen=pg.mkPen(LOSS_COLOR, width=2))
+        self.grad_h_curve = plot.plot(pen=pg.mkPen(GRAD_H_COLOR, width=2, style=Qt.PenStyle.DashLine))
+        self.grad_c_curve = plot.plot(pen=pg.mkPen(GRAD_C_COLOR, width=2, style=Qt.PenStyle.DotLine))
         self.step_line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#e0a000", width=2,
                                                                                style=Qt.PenStyle.DashLine))
         plot.addItem(self.step_line)
@@ -584,6 +584,8 @@ class StepThroughPanel(QWidget):
         self.carriers: list[int] = []
         self._drawn: tuple | None = None  # (focus, step) drawn last
         self._carry_result: object = None
+        self._training = False
+        self._table_drawn: tuple[object, int, float] = (None, -1, -1.0)  # (focus, step, time) of the table
 
         self.addition = AdditionBar()
         self.addition.sigOperands.connect(self.sigOperands)
@@ -636,6 +638,7 @@ class StepThroughPanel(QWidget):
     # ---- drawing ----------------------------------------------------------------------------------------------
     def update_from(self, snapshot: object) -> None:
         focus: FocusTrace = snapshot.focus  # type: ignore[attr-defined]
+        self._training = getattr(snapshot, "state", "") == "training"
         n_bits = focus.trace.n_bits
         self.addition.set_bits(n_bits)
         self.carry.n_bits = n_bits
@@ -676,7 +679,12 @@ class StepThroughPanel(QWidget):
         self.steps.show_step(step, focus.trace.n_bits)
         self.bits.show_step(focus, step)
         self.details.show_step(focus, step)
-        self.units.show_step(focus, step)
+        table_focus, table_step, table_time = self._table_drawn
+        now = time.monotonic()
+        if not (self._training and step == table_step and table_focus is not None
+                and now - table_time < TABLE_INTERVAL_S):
+            self._table_drawn = (focus, step, now)
+            self.units.show_step(focus, step)
         self.backward.mark(step)
 
     # ---- keys: ← / → / Home step through bits while the panel (not a text field) has focus ---------------------

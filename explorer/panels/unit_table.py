@@ -54,6 +54,7 @@ class UnitTableModel(QStandardItemModel):
         self.columns: tuple[tuple[str, str], ...] = ()
         self._values = np.zeros((0, 0))
         self._step = 0
+        self._tips_for: tuple[int, int] | None = None  # the shape the cells' tooltips were written for
         self._carriers: dict[int, str] = {}  # unit -> what the carry finder says about it
         self._top_gradient: list[int] = []
         self._bold = QFont()
@@ -73,10 +74,11 @@ class UnitTableModel(QStandardItemModel):
         if values.shape[0] != self._values.shape[0] or values.shape[1] != len(columns):
             self._resize(values.shape[0])
         self._values = values
-        self._step = step
         self._top_gradient = list(top_gradient)
         gradients = np.abs(values[:, self.gradient_column])
         gradient_scale = float(gradients.max()) if gradients.size and gradients.max() > 0 else 1.0
+        new_step = step != self._step or self._tips_for != values.shape
+        self._step = step
         self.blockSignals(True)  # one dataChanged for the whole table instead of one per cell and role
         try:
             for unit, row in enumerate(values.tolist()):
@@ -85,10 +87,12 @@ class UnitTableModel(QStandardItemModel):
                     item.setData(self._text(column, value), Qt.ItemDataRole.DisplayRole)
                     item.setData(self._background(column, value, gradient_scale), Qt.ItemDataRole.BackgroundRole)
                     item.setData(value, Qt.ItemDataRole.UserRole)
-                    name, meaning = self.columns[column]
-                    item.setData(f"unit {unit}, step {step}: {name} = {value:.6g}\n{meaning}",
-                                 Qt.ItemDataRole.ToolTipRole)
-            self._update_column_headers()
+                    if new_step:  # (what a cell is changes with the step, not with every new weight)
+                        name, meaning = self.columns[column]
+                        item.setData(f"unit {unit}, step {step}: {name}\n{meaning}", Qt.ItemDataRole.ToolTipRole)
+            if new_step:
+                self._tips_for = values.shape
+                self._update_column_headers()
             self._update_row_headers()
         finally:
             self.blockSignals(False)
@@ -118,6 +122,7 @@ class UnitTableModel(QStandardItemModel):
         self._update_column_headers()
 
     def _resize(self, rows: int) -> None:
+        self._tips_for = None
         self.setRowCount(0)
         self.setRowCount(rows)
         for unit in range(rows):
