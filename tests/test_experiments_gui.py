@@ -67,7 +67,8 @@ def test_training_pauses_when_solved_and_reports_the_trainers_count(qtbot, setti
         assert window.latest_snapshot.solved_at == solved_at
         label = window.curves.solved_label
         qtbot.waitUntil(label.isVisible, timeout=WAIT_MS)
-        assert label.text() == f"solved after {solved_at[0]:,} samples in {solved_at[1]:.1f} s of training"
+        assert label.text() == f"solved at {solved_at[0]:,} ({solved_at[1]:.1f} s)"
+        assert f"solved after {solved_at[0]:,} samples in {solved_at[1]:.1f} s of training" in label.toolTip()
         qtbot.waitUntil(lambda: f"{solved_at[0]:,} samples" in window.statusBar().currentMessage(), timeout=WAIT_MS)
         assert window.play_action.text() == "Play"
     finally:

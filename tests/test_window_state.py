@@ -115,7 +115,7 @@ def test_solved_clears_when_the_model_unlearns_and_the_curves_mark_it(qtbot, tmp
         win.show()
         snapshot_after(qtbot, win, lambda s: s.solved_now)
         assert win.state_label.text().strip() == "paused · solved"
-        assert "solved after" in win.curves.solved_label.text()
+        assert "solved at" in win.curves.solved_label.text()
         win.request_config_change({"learning_rate": 2.0})  # far too high: it forgets
         win.request_play()
         snapshot = snapshot_after(qtbot, win, lambda s: not s.solved_now and s.solved_at is not None)
@@ -125,7 +125,7 @@ def test_solved_clears_when_the_model_unlearns_and_the_curves_mark_it(qtbot, tmp
         lost = [samples for samples, text in snapshot.events if text == "no longer solved"]
         assert lost, "the trainer recorded when it stopped being solved"
         marks = [line for plot, line in win.curves._event_lines if plot is win.curves.loss_plot
-                 and line.label is not None and line.label.toPlainText() == "no longer solved"]
+                 and line.label is not None and line.label.toPlainText() == "unsolved"]
         assert marks and marks[0].value() == lost[0]
         assert marks[0].pen.color().getRgb()[:3] == UNSOLVED_COLOR
     finally:

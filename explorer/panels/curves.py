@@ -28,6 +28,11 @@ def solved_text(solved_at: tuple[int, float]) -> str:
     return f"solved after {samples:,} samples in {seconds:.1f} s of training"
 
 
+def solved_short(solved_at: tuple[int, float]) -> str:
+    samples, seconds = solved_at
+    return f"solved at {samples:,} ({seconds:.1f} s)"
+
+
 def nice_ceiling(value: float) -> float:
     """The smallest of 1, 2, 2.5, 5 times a power of ten that is at least value (> 0)."""
     exponent = np.floor(np.log10(value))
@@ -86,9 +91,9 @@ class CurvesPanel(QWidget):
 
         header = QHBoxLayout()
         header.addWidget(panel_title("Training curves"))
-        legend = QLabel(f"<span style='color:{LOSS_COLOR}'>━ loss per addition</span>&nbsp; "
+        legend = QLabel(f"<span style='color:{LOSS_COLOR}'>━ loss</span>&nbsp; "
                         f"<span style='color:{BIT_ERROR_COLOR}'>━ bit error</span>&nbsp; "
-                        f"<span style='color:{ACCURACY_COLOR}'>━ held-out sums right</span>")
+                        f"<span style='color:{ACCURACY_COLOR}'>━ sums right</span>")
         legend.setToolTip("Loss per addition: binary cross-entropy summed over the sum's bits (what training "
                           "minimises). Bit error: mean |true bit − p| per bit. Sums right: the share of 1,024 fixed "
                           "held-out additions whose whole sum is right.")
@@ -170,7 +175,10 @@ class CurvesPanel(QWidget):
             self.solved_label.setVisible(snapshot.solved_at is not None)
             if snapshot.solved_at is not None:
                 again = "" if snapshot.solved_now else " · no longer solved"
-                self.solved_label.setText(solved_text(snapshot.solved_at) + again)
+                self.solved_label.setText(solved_short(snapshot.solved_at) + again)
+                self.solved_label.setToolTip(f"Every sum right: {solved_text(snapshot.solved_at)}{again}.\n"
+                                             "Counted by the trainer at its check (every 100 samples) that first "
+                                             "found every sum right; the time is time spent training.")
                 self.solved_label.setStyleSheet(SOLVED_STYLE if snapshot.solved_now else UNSOLVED_STYLE)
 
     def set_extra_x_extent(self, samples: float) -> None:
@@ -247,7 +255,7 @@ class CurvesPanel(QWidget):
                 labelled = plot is self.loss_plot
                 line = pg.InfiniteLine(pos=samples, angle=90, movable=False, pen=pg.mkPen(color, width=1),
                                        label=short_event(text) if labelled else None,
-                                       labelOpts={"position": 0.92 - 0.12 * (slot % 6), "color": color,
+                                       labelOpts={"position": 0.93 - 0.3 * (slot % 3), "color": color,
                                                   "fill": (255, 255, 255, 200), "anchors": [(0, 0.5), (0, 0.5)]})
                 line.setToolTip(f"{text} at sample {samples:,}")
                 plot.addItem(line, ignoreBounds=True)
@@ -298,6 +306,10 @@ def short_event(text: str) -> str:
     """A compact marker label: 'learning rate 0.1 -> 0.3' becomes 'lr 0.1→0.3'."""
     if text.startswith("solved:"):
         return "solved"
+    if text == "no longer solved":
+        return "unsolved"
+    if text == "solved again":
+        return "re-solved"
     if text.startswith("diverged"):
         return "diverged"
     for long, short in (("learning rate", "lr"), ("hidden size", "H"), ("batch size", "batch"),

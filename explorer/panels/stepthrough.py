@@ -525,6 +525,7 @@ class CarryFinder(QWidget):
             return []
         pairs = f"all {found.n_pairs:,} pairs" if found.exhaustive else f"{found.n_pairs:,} random pairs"
         when = f", weights of sample {found.samples_seen:,}" if found.samples_seen >= 0 else ""
+        short_when = f", sample {found.samples_seen:,}" if found.samples_seen >= 0 else ""
         carriers = found.carriers()
 
         def named(unit: int) -> str:
@@ -544,8 +545,7 @@ class CarryFinder(QWidget):
         probe = found.probe  # the whole state read at once by a linear probe (core.probe_carry)
         readout = "" if probe is None else (f" · a linear readout of {'[c, h]' if probe.features == 'c and h' else 'h'}"
                                             f" gets <b>{100 * probe.accuracy:.2f} %</b> of carries right")
-        self.label.setText(f"{verdict}{readout} <span style='color:#555'>· corr with the carry over {pairs}{when}"
-                           "</span>")
+        self.label.setText(f"{verdict}{readout} <span style='color:#555'>· {pairs}{short_when}</span>")
         rows = "".join(f"<tr><td>{'◆ ' if u in carriers else ''}unit {u}</td>"
                        + (f"<td align=right>&nbsp;{found.cell_corr[u]:+.2f}</td>" if found.cell_corr is not None
                           else "")
@@ -556,7 +556,8 @@ class CarryFinder(QWidget):
         if probe is not None:
             probe_note = (f"<p>Linear probe (fitted on part of {probe.n_pairs:,} random pairs, scored on the rest): "
                           f"{probe.summary()}.</p>")
-        self.label.setToolTip(f"<p>{self.help}</p><table>{header}{rows}</table><p>"
+        self.label.setToolTip(f"<p>{self.help}</p><p>Correlations over {pairs}{when}.</p>"
+                              f"<table>{header}{rows}</table><p>"
                               + "<br>".join(found.describe(int(u)) for u in found.best_units[:5]) + "</p>"
                               + probe_note)
         return carriers
