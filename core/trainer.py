@@ -31,6 +31,9 @@ CHECK_EVERY = 100  # samples between checks (history point, held-out accuracy, s
 INITS = ("seed", "pytorch", "uniform")  # every model kind accepts these
 ACTIVATIONS = ("tanh", "sigmoid")  # the plain RNN's hidden units (core.rnn); the LSTM's gates are fixed
 SOLVED_CHECK_BLOCK = 1024  # pairs per block of the solved check (it stops at the first block with a wrong sum)
+FULL_CHECK_EVERY = 1000  # once solved, every pair is checked at multiples of this; between them, WATCHED pairs
+WATCHED_LONG_CARRIES = 1024  # pairs with the longest carry chains watched between full checks (with the held-out)
+SUSPECTS = 1024  # pairs found wrong at earlier checks, tried first
 SOLVED_PROBE_PAIRS = 1024  # random pairs for the linear carry probe reported with the first "solved" event
 NEW_UNIT_SCALE = 0.01  # new units from resize_hidden start with weights of this standard deviation
 
@@ -351,7 +354,9 @@ class Trainer:
         self.samples_seen = 0
         self.training_seconds = 0.0  # time spent inside step(), for time-to-solve (wall clock: not part of the run)
         self.solved_at: tuple[int, float] | None = None  # (samples, seconds) when every sum was first right
-        self.solved_now = False  # every sum right at the last check
+        # Every sum right: checked in full at the check that solves and every FULL_CHECK_EVERY samples after; at
+        # the checks between, a wrong held-out or long-carry sum clears it (see _watched_sums_right)
+        self.solved_now = False
         self.accuracy = self.heldout_accuracy()  # held-out exact-sum accuracy at the last check
         self.samples_per_second = 0.0
         # The loss that trained these weights (sessions from older versions say otherwise).
@@ -360,7 +365,8 @@ class Trainer:
         # the history point is the same to the last bit however the samples were split into chunks.
         self.interval = np.empty((0, 2))
         self._workspace = lstm_fast.Workspace()  # scratch arrays reused from step to step (NumPy engine)
-        self._last_wrong: tuple[np.ndarray, np.ndarray] | None = None  # pairs wrong at the last exhaustive check
+        self._last_wrong: tuple[np.ndarray, np.ndarray] | None = None  # pairs found wrong at earlier checks
+        self._watched: tuple[np.ndarray, np.ndarray] | None = None  # see _watched_sums_right
         self.rollback_point: RollbackPoint = self._rollback_point()
         self._step_started = time.perf_counter()
         # Called with the trainer at the end of every check (the window's weight timeline and story of the run:
@@ -441,7 +447,12 @@ class Trainer:
         self.interval = np.empty((0, 2))
         was_solved = self.solved_now
         # (a held-out pair wrong means not solved: the check's pairs include the held-out ones)
-        self.solved_now = (math.isnan(self.accuracy) or self.accuracy == 1.0) and self._every_sum_right()
+        if not (math.isnan(self.accuracy) or self.accuracy == 1.0):
+            self.solved_now = False
+        elif was_solved and self.samples_seen % FULL_CHECK_EVERY:
+            self.solved_now = self._watched_sums_right()  # still solved? between full checks, the telling pairs
+        else:
+            self.solved_now = self._every_sum_right()
         if self.solved_now and self.solved_at is None:
             seconds = self.training_seconds + time.perf_counter() - self._step_started  # (inside step: not yet added)
             self.solved_at = (self.samples_seen, seconds)
@@ -476,23 +487,34 @@ class Trainer:
 
     # ---- evaluation -----------------------------------------------------------------------------------------
     def _every_sum_right(self) -> bool:
-        """Every pair's sum right? First the pairs that were wrong last time, then all pairs in blocks, in a fixed
-        shuffled order, stopping at the first block with a wrong sum: before a model is solved that is usually the
-        first block, not all 16,384 pairs. The answer is the same whatever the order; only its cost changes."""
+        """Every pair's sum right? First the pairs found wrong at earlier checks (the hard ones: few, and usually
+        still wrong), then all pairs in blocks, in a fixed shuffled order, stopping at the first block with a wrong
+        sum. The answer is the same whatever the order; only its cost changes."""
         n_bits = self.config.n_bits
         if self._last_wrong is not None and len(self._last_wrong[0]):
             a, b = self._last_wrong
-            if np.any(task.decode(predict(self.params, a, b, n_bits, engine=self.engine)) != a + b):
+            wrong = task.decode(predict(self.params, a, b, n_bits, engine=self.engine)) != a + b
+            if wrong.any():
+                self._last_wrong = (np.concatenate([a[wrong], a[~wrong]]), np.concatenate([b[wrong], b[~wrong]]))
                 return False
         a_all, b_all = _check_order(n_bits, self.heldout_a, self.heldout_b)
         for start, end in _blocks(len(a_all)):
             a, b = a_all[start:end], b_all[start:end]
             wrong = task.decode(predict(self.params, a, b, n_bits, engine=self.engine)) != a + b
             if wrong.any():
-                self._last_wrong = (a[wrong], b[wrong])
+                old_a, old_b = self._last_wrong if self._last_wrong is not None else (a[:0], b[:0])
+                self._last_wrong = (np.concatenate([a[wrong], old_a])[:SUSPECTS],
+                                    np.concatenate([b[wrong], old_b])[:SUSPECTS])
                 return False
-        self._last_wrong = None
         return True
+
+    def _watched_sums_right(self) -> bool:
+        """A solved model still solved? The held-out pairs and those with the longest carry chains (fixed sets: the
+        answer is a function of the weights alone) are all right."""
+        if self._watched is None:
+            self._watched = _watched_pairs(self.config.n_bits, self.heldout_a, self.heldout_b)
+        a, b = self._watched
+        return bool(np.all(task.decode(predict(self.params, a, b, self.config.n_bits, engine=self.engine)) == a + b))
 
     def heldout_accuracy(self) -> float:
         probs = predict(self.params, self.heldout_a, self.heldout_b, self.config.n_bits, engine=self.engine)
@@ -557,8 +579,7 @@ class Trainer:
 
 def _check_order(n_bits: int, heldout_a: np.ndarray, heldout_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The pairs the solved check tries: evaluate's (all of them, or its fixed sample beyond EXHAUSTIVE_LIMIT) and
-    the held-out ones, in a fixed shuffled order: wrong sums cluster among neighbouring operands, and a shuffle
-    finds one sooner."""
+    the held-out ones, the longest carry chains first: a model near solved gets those wrong last."""
     a, b = _evaluation_order(n_bits)
     if not task.operand_limit(n_bits) ** 2 <= task.EXHAUSTIVE_LIMIT:  # sampled: the held-out pairs are extra
         a, b = np.concatenate([a, heldout_a]), np.concatenate([b, heldout_b])
@@ -567,11 +588,32 @@ def _check_order(n_bits: int, heldout_a: np.ndarray, heldout_b: np.ndarray) -> t
 
 @functools.lru_cache(maxsize=4)
 def _evaluation_order(n_bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """evaluate's pairs, longest carry chain first (the sums a model gets wrong last), shuffled within a length."""
     a, b, _ = task.evaluation_pairs(n_bits, np.random.default_rng(12345))
     order = np.random.default_rng(7).permutation(len(a))
     a, b = a[order], b[order]
+    carry_in, _ = task.carries(a, b, n_bits)
+    order = np.argsort(-_longest_runs(carry_in), kind="stable")
+    a, b = a[order], b[order]
     a.flags.writeable = b.flags.writeable = False
     return a, b
+
+
+def _watched_pairs(n_bits: int, heldout_a: np.ndarray, heldout_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The held-out pairs and the WATCHED_LONG_CARRIES pairs of the check's set with the longest carry chains."""
+    a, b = _evaluation_order(n_bits)  # longest chains first
+    return (np.concatenate([heldout_a, a[:WATCHED_LONG_CARRIES]]),
+            np.concatenate([heldout_b, b[:WATCHED_LONG_CARRIES]]))
+
+
+def _longest_runs(carry_in: np.ndarray) -> np.ndarray:
+    """(T, N) 0/1 -> (N,) the longest run of consecutive ones along axis 0."""
+    run = np.zeros(carry_in.shape[1])
+    longest = np.zeros(carry_in.shape[1])
+    for row in carry_in:
+        run = (run + 1) * row
+        np.maximum(longest, run, out=longest)
+    return longest
 
 
 def _blocks(size: int) -> list[tuple[int, int]]:

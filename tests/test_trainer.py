@@ -207,3 +207,15 @@ def test_a_run_without_details_has_the_same_weights_and_solved_at():
     np.testing.assert_array_equal(runs[0].params.flat, runs[1].params.flat)
     assert runs[0].solved_at[0] == runs[1].solved_at[0] and runs[0].solved_now == runs[1].solved_now
     assert np.isnan(runs[1].accuracy) and 0 < runs[0].accuracy <= 1
+
+
+def test_solved_clears_at_the_next_check_when_sums_go_wrong():
+    """Between full checks a solved model is watched through its held-out and longest-carry sums: weights that no
+    longer add clear 'solved' at the next check, with an event."""
+    trainer = Trainer(TrainConfig(seed=0))
+    trainer.step(1_200)
+    assert trainer.solved_now and trainer.solved_at[0] == 1_200
+    trainer.params.weight_out[:] *= -1.0  # every output bit flips
+    trainer.step(100)
+    assert not trainer.solved_now and trainer.solved_at[0] == 1_200  # first solved stays a fact of the run
+    assert (1_300, "no longer solved") in trainer.history.events
