@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import concurrent.futures
 import csv
+import io
 import multiprocessing
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 
-from core import carry, length
+from core import carry, length, safe_save
 from core import engine as engine_module
 from core.trainer import TrainConfig, Trainer
 
@@ -187,13 +187,11 @@ SEED_HEADER = f"{'seed':>5}  {'solved at':>9}  {'at end':>6}  {'accuracy':>10}  
 def write_csv(study: StudyResult, path: str | os.PathLike) -> None:
     """One row per seed, every SeedResult field."""
     rows = [asdict(s) for s in study.seeds]
-    target = Path(path)
-    temporary = target.with_name(target.name + ".tmp")
-    with temporary.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    temporary.replace(target)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    safe_save.write_text(path, text.getvalue())  # a reader never sees half a file; only a regular file replaced
 
 
 def describe(config: TrainConfig, seeds: Sequence[int] | range, samples: int) -> str:
