@@ -14,6 +14,8 @@ A file holds the model's PyTorch state_dict keys (see core.lstm.STATE_DICT_KEYS)
     solved_now, accuracy     whether every sum was right at the last check, and the held-out accuracy there
     interval (k, 2)          loss and bit error of each sample since the last check (the next history point)
     rollback.*               where a divergence returns to: flat, samples_seen, rng_state, interval, optimizer.<name>
+    timeline.points (N, 2)   the weights kept at earlier checks (core.timeline), when the trainer keeps them: each
+    timeline.flat, .stride   point's samples and hidden size, all their weights in order, the checks per point
     loss                     the loss that trained the weights: "bce-sum" (BCE summed over bits, mean over the
                              batch); files from before it was recorded were trained with "bce-mean" (the mean over
                              bits), and keep saying so after they are continued
@@ -34,10 +36,18 @@ from types import ModuleType
 
 import numpy as np
 
-from core import limits, models, safe_save, validate
+from core import limits, lstm, models, safe_save, timeline, validate
 from core.limits import MAX_EVENTS, MAX_HELDOUT, MAX_SAMPLES, shown, shown_path
 from core.safe_save import SessionError
-from core.trainer import HISTORY_COLUMNS, ConfigError, RollbackPoint, TrainConfig, Trainer, with_model_options
+from core.trainer import (
+    HISTORY_COLUMNS,
+    MAX_HIDDEN,
+    ConfigError,
+    RollbackPoint,
+    TrainConfig,
+    Trainer,
+    with_model_options,
+)
 from core.validate import float_array, integer, json_value, number, required
 
 FORMAT_VERSION = 1
@@ -88,6 +98,9 @@ def save_session(path: str | os.PathLike, trainer: Trainer) -> None:
     arrays["rollback.interval"] = point.interval.copy()
     for name, value in point.optimizer.items():
         arrays[f"rollback.optimizer.{name}"] = np.asarray(value)
+    kept = timeline.of(trainer)
+    if kept is not None:
+        arrays.update(kept.to_arrays())
     _write_atomic(path, arrays)
 
 
@@ -173,6 +186,7 @@ def load_session(path: str | os.PathLike) -> Trainer:
     optimizer_state = _optimizer_state(where, arrays, "optimizer.", params)
     rng_state = json_value(where, arrays, "rng_state")
     state = _run_state(where, arrays, params, optimizer_state, scalars[0])
+    kept = _timeline(where, arrays, module, params, scalars[0])
 
     # Everything was checked above; the new trainer is built only now and nobody else holds it until it is returned.
     try:
@@ -203,6 +217,8 @@ def load_session(path: str | os.PathLike) -> Trainer:
     else:
         samples, flat, rng_json, interval, optimizer = state["rollback"]
         trainer.rollback_point = RollbackPoint(samples, flat.astype(params.dtype), optimizer, rng_json, interval)
+    if kept is not None:
+        kept.attach(trainer)
     return trainer
 
 
@@ -281,6 +297,42 @@ def _run_state(where: str, arrays: Mapping[str, np.ndarray], params: object, opt
                                f"{sorted(optimizer_state)}")
         state["rollback"] = (samples, flat, rng_json, interval, optimizer)
     return state
+
+
+def _timeline(where: str, arrays: Mapping[str, np.ndarray], module: ModuleType, params: object,
+              samples_seen: int) -> timeline.Timeline | None:
+    """The weights kept at earlier checks, checked: points (N, 2) of whole numbers, samples increasing up to
+    samples_seen, hidden sizes the model allows; flat finite numbers of the weights' precision, exactly the points'
+    weights; a stride that is a power of two. None for a file without them."""
+    keys = ("timeline.points", "timeline.flat", "timeline.stride")
+    present = [key in arrays for key in keys]
+    if not any(present):
+        return None
+    if not all(present):
+        raise SessionError(f"{where}: a timeline needs {', '.join(keys)}; some are missing")
+    points, flat = arrays["timeline.points"], arrays["timeline.flat"]
+    if points.dtype.kind not in "iu" or points.ndim != 2 or points.shape[1] != 2:
+        raise SessionError(f"{where}: timeline.points must be whole numbers of shape (N, 2), got {points.dtype} "
+                           f"{points.shape}")
+    samples, sizes = points[:, 0].astype(np.int64), points[:, 1].astype(np.int64)
+    if len(points) and (samples.min() < 0 or samples.max() > samples_seen or np.any(np.diff(samples) <= 0)):
+        raise SessionError(f"{where}: timeline.points' samples must increase, from 0 to samples_seen {samples_seen}")
+    if len(points) and (sizes.min() < 1 or sizes.max() > MAX_HIDDEN):
+        raise SessionError(f"{where}: timeline.points' hidden sizes must be from 1 to {MAX_HIDDEN}")
+    if flat.ndim != 1 or flat.dtype != params.dtype:
+        raise SessionError(f"{where}: timeline.flat must be a row of {params.dtype} numbers (the weights' "
+                           f"precision), got {flat.dtype} {flat.shape}")
+    float_array(where, "timeline.flat", flat)
+    inputs, outputs = params.input_size, params.output_size
+    rows = 4 if module is lstm else 1  # an LSTM unit has four gates' rows, an RNN unit one
+    count = {int(h): rows * int(h) * (inputs + int(h) + 1) + outputs * (int(h) + 1) for h in np.unique(sizes)}
+    needed = sum(count[int(h)] for h in sizes)
+    if flat.size != needed:
+        raise SessionError(f"{where}: timeline.flat holds {flat.size:,} numbers, its points need {needed:,}")
+    stride = integer(where, arrays, "timeline.stride", minimum=1)
+    if stride & (stride - 1):
+        raise SessionError(f"{where}: timeline.stride must be a power of two, got {stride}")
+    return timeline.Timeline.from_arrays(points, flat, stride, count)
 
 
 def _interval(where: str, key: str, value: np.ndarray) -> np.ndarray:

@@ -23,13 +23,13 @@ from core.limits import size_text
 from core.trainer import CHECK_EVERY, Trainer
 
 DEFAULT_BUDGET = 8 * 2**20  # bytes of weight copies the window keeps (the window's memory may grow ~20 MB at most)
-MAX_BUDGET = 256 * 2**20  # the largest budget a timeline (or a saved session's) may have
-POINT_OVERHEAD = 160  # bytes a point costs beside its weights: the Point, the array's header, its list slot
+MAX_BUDGET = 64 * 2**20  # the largest budget a timeline (or a saved session's) may have
+POINT_OVERHEAD = 256  # bytes a point costs beside its weights: the Point, the array's header, its list slot
 MIN_POINTS = 8  # weights so large that fewer than this many copies fit are not kept at all
 MAX_POINTS = MAX_BUDGET // POINT_OVERHEAD  # a bound on the number of points, for files
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Point:
     """The weights after `samples` samples, as the flat buffer of a Params of `hidden_size` units (read-only)."""
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core import lstm, rnn
+from core import lstm, rnn, timeline
 from core.limits import (
     MAX_MEMBERS,
     MAX_SAMPLES,
@@ -53,12 +53,14 @@ TEXT_KEYS = frozenset({"format", "model", "config", "rng_state", "history.events
                        "rollback.rng_state"})
 SCALAR_KEYS = frozenset({"format_version", "history.stride", "samples_seen", "training_seconds", "samples_per_second",
                          "solved_now", "accuracy", "rollback.samples_seen", "optimizer.steps",
-                         "rollback.optimizer.steps"})
+                         "rollback.optimizer.steps", "timeline.stride"})
 FLAT_KEYS = frozenset({"rollback.flat"} | {f"{prefix}{name}" for prefix in ("optimizer.", "rollback.optimizer.")
                                            for name in STATE_NAMES if name != "steps"})
 TABLE_ROWS = {"history.rows": (MAX_HISTORY_ROWS, 4), "history.pending": (MAX_PENDING_ROWS, 5),
-              "interval": (MAX_INTERVAL_ROWS, 2), "rollback.interval": (MAX_INTERVAL_ROWS, 2)}
-KNOWN_KEYS = WEIGHT_KEYS | TEXT_KEYS | SCALAR_KEYS | FLAT_KEYS | frozenset(TABLE_ROWS)
+              "interval": (MAX_INTERVAL_ROWS, 2), "rollback.interval": (MAX_INTERVAL_ROWS, 2),
+              "timeline.points": (timeline.MAX_POINTS, 2)}
+ROW_BYTES = {"timeline.flat": timeline.MAX_BUDGET}  # rows of numbers bounded by their size in bytes
+KNOWN_KEYS = WEIGHT_KEYS | TEXT_KEYS | SCALAR_KEYS | FLAT_KEYS | frozenset(TABLE_ROWS) | frozenset(ROW_BYTES)
 
 
 @dataclass(frozen=True)
@@ -207,6 +209,9 @@ def _check_sizes(headers: Mapping[str, _Header], shown_name: str) -> None:
             rows, width = TABLE_ROWS[key]
             ok = len(shape) == 2 and shape[0] <= rows and shape[1] == width
             bound = f"a table of at most {rows:,} rows of {width}"
+        elif key in ROW_BYTES:
+            ok = len(shape) == 1 and elements * header.dtype.itemsize <= ROW_BYTES[key]
+            bound = f"a row of numbers of at most {ROW_BYTES[key]:,} bytes"
         else:  # weights and flat optimizer state: at most the weights of the declared hidden size
             ok = len(shape) <= 2 and elements <= weights
             bound = f"at most {weights:,} numbers (the weights of the declared hidden size)"
