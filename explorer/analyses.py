@@ -15,7 +15,9 @@ latest copy and files the results in the AnalysisBook, where the training worker
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -31,6 +33,7 @@ from core.trainer import TrainConfig
 Compute = Callable[[object, "np.ndarray | None"], object]  # (Weights or Trainer, unit_scale) -> result
 
 BUDGET = 8.0  # while training, an analysis runs at most every BUDGET times as long as it took last time
+ANALYSIS_NICENESS = 10  # the analysis thread yields the CPU to training and the window (two cores are common)
 
 
 @dataclass(frozen=True)
@@ -269,6 +272,12 @@ class AnalysisRunner(QObject):
         self._timer = QTimer(self)  # a child: moves with the runner to its thread
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self.wake)
+
+    @Slot()
+    def lower_priority(self) -> None:
+        """In the analysis thread: let training and the window have the cores first (Linux: a nicer thread)."""
+        with contextlib.suppress(AttributeError, OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), ANALYSIS_NICENESS)
 
     @Slot()
     def wake(self) -> None:

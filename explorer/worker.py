@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 from PySide6.QtCore import QMetaObject, QObject, Qt, QThread, QTimer, Signal, Slot
 
+from core import codeview, story, task, timeline, undo
 from core import engine as engine_module
-from core import task, undo
 from core.trainer import CHECK_EVERY, ChunkResult, ConfigError, TrainConfig, Trainer
 from explorer import snapshot as snapshots
 from explorer.analyses import Analysis, AnalysisBook, AnalysisRunner, Weights
@@ -40,10 +40,12 @@ MAX_CHUNK_SAMPLES = 1 << 20
 RATE_WINDOW_S = 1.0  # samples/s is measured over at least this much wall-clock time ...
 RATE_TICKS = 3  # ... and over at least this many chunk ends (slow motion has seconds between them)
 MAX_UNDO = 100
+CODE_INTERVAL = 1 / 6  # while training, the code view's recording (~2 ms) is renewed at most this often
 FINISH_WAIT_MS = 120_000
 # How long a thread that wants the interpreter waits before the one running Python must hand it over. Python's
-# default, 5 ms, makes every call into Python from the GUI thread wait up to that long while NumPy training runs.
-GIL_SWITCH_SECONDS = 0.001
+# default, 5 ms, makes every call into Python from the GUI thread wait up to that long while NumPy training runs,
+# and the training thread wait as long for it back after each compiled call (it returns many times a chunk).
+GIL_SWITCH_SECONDS = 0.0002
 
 # Every thread started by start_in_thread, so tests can check none is left running.
 LIVE_THREADS: weakref.WeakSet[QThread] = weakref.WeakSet()
@@ -98,6 +100,13 @@ class TrainingWorker(QObject):
         super().__init__(parent)
         self.trainer = trainer if trainer is not None else Trainer(TrainConfig(), engine=engine)
         self.trainer.engine = engine_module.resolve(engine)
+        record_history(self.trainer)
+        self._viewing: int | None = None  # the sample of the timeline point shown instead of the latest weights
+        self._code_wanted = False  # the code view is on screen: snapshots carry a recording of the focus
+        self._code: codeview.CodeTrace | None = None
+        self._code_key: tuple | None = None  # what _code is a recording of
+        self._code_at = -math.inf
+        self._timeline_summary: tuple[tuple, timeline.Summary | None] = ((), None)
         self.pause_when_solved = pause_when_solved  # pause at the check that first finds every sum right
         self.analyses = AnalysisBook()
         self.runner = AnalysisRunner(self.analyses)  # moved to a thread of its own by start_in_thread
@@ -151,8 +160,10 @@ class TrainingWorker(QObject):
         self._serial += 1
         trainer = self.trainer
         mask = snapshots.mask_for(trainer.params, self._unit_scale)
+        shown = self._shown()
         return snapshots.take(
-            trainer, state=self._state, message=message, focus_operands=self._focus, unit_scale=mask,
+            trainer, state=self._state, message=message, focus_operands=self._focus, unit_scale=mask, shown=shown,
+            viewing=-1 if shown is None else shown[1], timeline=self._summary(), code=self._recording(shown),
             analyses=self.analyses.results(), last_chunk=self._last_chunk,
             samples_per_second=self._rate.rate() if self._state == "training" else 0.0,
             pending=self.analyses.pending(self._weights(copy=False)),
@@ -357,6 +368,21 @@ class TrainingWorker(QObject):
         self.sigEngine.emit(engine)
         self._emit_snapshot(force=True)
 
+    @Slot(int)
+    def view_at(self, samples: int) -> None:
+        """Show the weights kept nearest `samples` (the focus, the analyses: every view of the weights) while training
+        goes on; -1 shows the latest weights again."""
+        self._viewing = None if int(samples) < 0 else int(samples)
+        self._force_analyses()
+        self._emit_snapshot(force=True)
+
+    @Slot(bool)
+    def set_code_view(self, on: bool) -> None:
+        """Whether snapshots carry a recording of the focus run through the reference code (the code view)."""
+        self._code_wanted = bool(on)
+        if on:
+            self._emit_snapshot(force=True)
+
     @Slot()
     def refresh(self) -> None:
         """Recompute the analyses on screen now (on these weights) and send a snapshot."""
@@ -470,6 +496,8 @@ class TrainingWorker(QObject):
         self._unit_scale = None
         self._undo.clear()
         self._focus = snapshots.focus_operands_for(trainer.config.n_bits, self._focus)
+        record_history(trainer)
+        self._viewing, self._code, self._code_key = None, None, None
         self.analyses.clear()
         self._set_state("paused", message, emit=False)
         self._emit_snapshot(force=True)
@@ -499,8 +527,56 @@ class TrainingWorker(QObject):
         """The analyses on screen run at once on these weights (the model or the mask changed, or a step)."""
         self._offer(force=True)
 
+    def _shown(self) -> tuple[object, int] | None:
+        """(params, samples) of the timeline point being viewed, or None while the latest weights are shown."""
+        kept = timeline.of(self.trainer)
+        point = kept.nearest(self._viewing) if kept is not None and self._viewing is not None else None
+        if point is None:
+            return None
+        return kept.params_at(point, self.trainer.params), point.samples
+
+    def _summary(self) -> timeline.Summary | None:
+        """Where the weights were kept, made again only when the timeline changed."""
+        kept = timeline.of(self.trainer)
+        if kept is None:
+            return None
+        key = (id(kept), len(kept.points), kept.points[-1].samples if kept.points else -1, kept.stride, kept.note)
+        if key != self._timeline_summary[0]:
+            self._timeline_summary = (key, kept.summary())
+        return self._timeline_summary[1]
+
+    def _recording(self, shown: tuple[object, int] | None) -> codeview.CodeTrace | None:
+        """The focus run through the reference code, for the code view: renewed when what it shows changed (while
+        training, at most every CODE_INTERVAL)."""
+        if not self._code_wanted:
+            return None
+        trainer = self.trainer
+        params, samples = shown if shown is not None else (trainer.params, int(trainer.samples_seen))
+        a, b = snapshots.focus_operands_for(trainer.config.n_bits, self._focus)
+        mask = snapshots.mask_for(params, self._unit_scale)
+        what = (self._generation, a, b, None if mask is None else mask.tobytes(), params.hidden_size)
+        key = (what, samples)
+        now = time.monotonic()
+        # (only newer weights of the same addition wait, while training; anything else is recorded at once)
+        waits = self._code_key is not None and self._code_key[0] == what and self._state == "training" \
+            and now - self._code_at < CODE_INTERVAL
+        if key != self._code_key and not waits:
+            try:
+                self._code = codeview.record(params, a, b, trainer.config.n_bits, mask, samples)
+            except Exception as error:  # a recording must never stop the snapshots
+                self._code_wanted, self._code = False, None
+                self.sigError.emit(f"the code view could not record this addition: {error}")
+                return None
+            self._code_key, self._code_at = key, now
+        return self._code
+
     def _weights(self, copy: bool = True) -> Weights:
         trainer = self.trainer
+        shown = self._shown()
+        if shown is not None:  # the analyses describe the weights being viewed, of their own size
+            params, samples = shown
+            return Weights(params, dataclasses.replace(trainer.config, hidden_size=params.hidden_size), samples,
+                           self._generation, snapshots.mask_for(params, self._unit_scale), trainer.engine, False)
         return Weights(trainer.params.copy() if copy else trainer.params, dataclasses.replace(trainer.config),
                        int(trainer.samples_seen), self._generation,
                        snapshots.mask_for(trainer.params, self._unit_scale), trainer.engine,
@@ -558,6 +634,15 @@ def _same_run(first: np.ndarray, second: np.ndarray) -> bool:
     return len(shorter) > 0 and np.array_equal(shorter, longer[: len(shorter)])
 
 
+def record_history(trainer: Trainer) -> None:
+    """Keep the weights at the trainer's checks (a timeline to scrub through) and tell the story of its run, unless
+    it already does (a session that kept them)."""
+    if timeline.of(trainer) is None:
+        timeline.Timeline().attach(trainer)
+    if not any(isinstance(hook, story.Story) for hook in trainer.check_hooks):
+        story.Story().attach(trainer)
+
+
 def start_in_thread(worker: TrainingWorker) -> QThread:
     """Move worker to a new QThread (and its analyses to another) and start them; worker.start runs first in its
     thread. Returns the training thread; the analysis thread is worker.analysis_thread."""
@@ -565,6 +650,7 @@ def start_in_thread(worker: TrainingWorker) -> QThread:
     analysis_thread = QThread()
     analysis_thread.setObjectName("analyses")
     worker.runner.moveToThread(analysis_thread)
+    analysis_thread.started.connect(worker.runner.lower_priority)
     LIVE_THREADS.add(analysis_thread)
     analysis_thread.start()
     worker.analysis_thread = analysis_thread
