@@ -56,6 +56,8 @@ class Controller(QObject):
     _refresh = Signal()
     _engine = Signal(str)
     _auto_stop = Signal(bool)
+    _view_at = Signal(int)
+    _code_view = Signal(bool)
 
     def __init__(self, worker: TrainingWorker, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -69,7 +71,8 @@ class Controller(QObject):
                              (self._speed, worker.set_speed), (self._focus, worker.set_focus),
                              (self._unit_scale, worker.set_unit_scale), (self._visible, worker.set_visible),
                              (self._request, worker.request_analysis), (self._refresh, worker.refresh),
-                             (self._engine, worker.set_engine), (self._auto_stop, worker.set_auto_stop)):
+                             (self._engine, worker.set_engine), (self._auto_stop, worker.set_auto_stop),
+                             (self._view_at, worker.view_at), (self._code_view, worker.set_code_view)):
             signal.connect(slot)
 
     # ---- training -------------------------------------------------------------------------------------------
@@ -177,3 +180,13 @@ class Controller(QObject):
 
     def refresh(self) -> None:
         self._refresh.emit()
+
+    # ---- the weights shown ------------------------------------------------------------------------------------
+    def view_at(self, samples: int | None) -> None:
+        """Show every view of the weights at the point kept nearest `samples` (None: the latest again); training
+        goes on (or stays paused) meanwhile. Snapshots say which point they show (viewing)."""
+        self._view_at.emit(-1 if samples is None else max(0, int(samples)))
+
+    def want_code(self, on: bool) -> None:
+        """The code view is on screen (on) or not: snapshots carry the focus recorded through the code, or not."""
+        self._code_view.emit(bool(on))

@@ -51,6 +51,7 @@ from core.trainer import ConfigError, TrainConfig, Trainer
 from explorer import engine_prep, pacing, resources, settings
 from explorer.controller import Controller, Focus
 from explorer.panels import (
+    codeview,
     configure_pyqtgraph,
     error_grid,
     gradients,
@@ -58,11 +59,13 @@ from explorer.panels import (
     length,
     saturation,
     stepthrough,
+    story,
     sweep_tab,
 )
 from explorer.panels.controls import ControlsPanel
 from explorer.panels.curves import CurvesPanel
 from explorer.panels.heatmaps import HeatmapPanel
+from explorer.panels.scrubber import ScrubberBar
 from explorer.run_overlays import RunOverlays
 from explorer.sessions import SessionController
 from explorer.snapshot import Snapshot
@@ -74,6 +77,8 @@ TITLE = "LSTM Adder Explorer"
 # The views in the tab area, in this order: one module each, with view(context) -> View.
 TAB_VIEWS: tuple[Callable[[ViewContext], View], ...] = (
     stepthrough.view,
+    codeview.view,
+    story.view,
     error_grid.view,
     length.view,
     saturation.view,
@@ -220,6 +225,8 @@ class MainWindow(QMainWindow):
         self.controller = Controller(self.worker, self)
         self.controls = ControlsPanel(self.worker.trainer.config)
         self.curves = CurvesPanel()
+        self.scrubber = ScrubberBar(self.curves)  # under the curves: every view at an earlier point of the run
+        self.curves.layout().addWidget(self.scrubber)
         self.heatmaps = HeatmapPanel()
         self.overlays = RunOverlays(self.curves)
         self.tabs = QTabWidget()
@@ -239,7 +246,8 @@ class MainWindow(QMainWindow):
             self._restore_layout()
 
         # What a frame draws, in stages: the status, controls and curves; the heatmaps; the view in front.
-        self.pacer = pacing.FramePacer(((self._show_status, self.controls.update_from, self.curves.update_from),
+        self.pacer = pacing.FramePacer(((self._show_status, self.controls.update_from, self.curves.update_from,
+                                         self.scrubber.update_from),
                                  (self.heatmaps.update_from,), (self._draw_tab,)),
                                 on_drawn=self.sigSnapshot.emit, parent=self)
         # The first picture is drawn here, before the worker thread starts (so the trainer is not shared yet):
@@ -432,6 +440,7 @@ class MainWindow(QMainWindow):
             label.setFixedSize(metrics.horizontalAdvance(text) + 16, metrics.height() + 6)
             label.setAlignment(Qt.AlignmentFlag.AlignCenter)
             bar.addPermanentWidget(label)
+        bar.insertPermanentWidget(0, self.scrubber.memory_label)  # the memory the weights kept for scrubbing take
 
     def _connect(self) -> None:
         worker, controller = self.worker, self.controller
@@ -446,6 +455,7 @@ class MainWindow(QMainWindow):
         self.controls.sigRefused.connect(lambda text: self.status_message(f"⚠ Refused: {text}", 8000))
         self.heatmaps.sigProbeRequested.connect(self.controller.set_focus)
         self.heatmaps.sigRefused.connect(lambda text: self.status_message(f"⚠ Refused: {text}", 8000))
+        self.scrubber.sigViewAt.connect(self.controller.view_at)
 
     # ---- views ----------------------------------------------------------------------------------------------
     def add_views(self, factories: tuple[Callable[[ViewContext], View], ...] = TAB_VIEWS) -> list[str]:

@@ -53,6 +53,9 @@ class Snapshot:
     undo_text: str = ""  # what Ctrl+Z would undo ("" when nothing)
     knockout_undo: bool = False  # a knockout change can be undone
     speed: float = 1.0  # the fraction of full speed training runs at (slow motion below 1)
+    viewing: int = -1  # the sample of the timeline's point whose weights params, focus and analyses are; -1: now
+    timeline: Any = None  # core.timeline.Summary: where the weights were kept, and what they cost
+    code: Any = None  # core.codeview.CodeTrace of the focus, when the code view is on screen (else None)
 
     @property
     def n_bits(self) -> int:
@@ -100,14 +103,16 @@ def trace_focus(params: Any, n_bits: int, operands: tuple[int, int], unit_scale:
 def take(trainer: Trainer, *, state: str, message: str = "", focus_operands: tuple[int, int] = DEFAULT_FOCUS,
          unit_scale: np.ndarray | None = None, analyses: Mapping[str, object] | None = None,
          last_chunk: tuple[float, float] = (float("nan"), float("nan")), samples_per_second: float = 0.0,
-         **extra: Any) -> Snapshot:
+         shown: tuple[Any, int] | None = None, **extra: Any) -> Snapshot:
     """Copy what the views need out of a trainer. Call it in the thread that owns the trainer.
 
-    last_chunk is (loss, bit_error) of the most recent chunk; extra sets the other Snapshot fields.
+    last_chunk is (loss, bit_error) of the most recent chunk; shown, if given, is (params, samples): earlier weights
+    to show instead of the trainer's (a point of its timeline); extra sets the other Snapshot fields.
     """
     if state not in STATES:
         raise ValueError(f"state must be one of {', '.join(STATES)}, got {state!r}")
-    params = trainer.params.copy()
+    params = trainer.params.copy() if shown is None else shown[0]
+    weights_of = int(trainer.samples_seen) if shown is None else int(shown[1])
     mask = None if unit_scale is None else np.array(unit_scale, dtype=np.float64)
     mask = mask_for(params, mask)
     return Snapshot(
@@ -122,7 +127,7 @@ def take(trainer: Trainer, *, state: str, message: str = "", focus_operands: tup
         params=params,
         history=trainer.history.array(),
         events=tuple(trainer.history.events),
-        focus=trace_focus(params, trainer.config.n_bits, focus_operands, mask, int(trainer.samples_seen)),
+        focus=trace_focus(params, trainer.config.n_bits, focus_operands, mask, weights_of),
         analyses=MappingProxyType(dict(analyses or {})),
         solved_at=trainer.solved_at,
         solved_now=bool(trainer.solved_now),
