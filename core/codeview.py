@@ -135,6 +135,17 @@ def listing(module: ModuleType, function: str) -> Listing:
                    tuple(sorted(statements, key=lambda s: (s.line, -s.end))))
 
 
+def docstring_lines(listing: Listing) -> range:
+    """The lines of the function's docstring (empty when it has none)."""
+    tree = ast.parse("\n".join(listing.lines))
+    function = tree.body[0] if tree.body else None
+    body = getattr(function, "body", [])
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+            and isinstance(body[0].value.value, str):
+        return range(body[0].lineno, (body[0].end_lineno or body[0].lineno) + 1)
+    return range(0)
+
+
 # ---- the values ----------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Norm:

@@ -22,7 +22,7 @@ import numpy as np
 from core.limits import size_text
 from core.trainer import CHECK_EVERY, Trainer
 
-DEFAULT_BUDGET = 8 * 2**20  # bytes of weight copies the window keeps (the window's memory may grow ~20 MB at most)
+DEFAULT_BUDGET = 8_000_000  # bytes of weight copies the window keeps (the window's memory may grow ~20 MB at most)
 MAX_BUDGET = 64 * 2**20  # the largest budget a timeline (or a saved session's) may have
 POINT_OVERHEAD = 256  # bytes a point costs beside its weights: the Point, the array's header, its list slot
 MIN_POINTS = 8  # weights so large that fewer than this many copies fit are not kept at all

@@ -29,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--train", metavar="SAMPLES", type=int, default=0,
                         help="with --screenshot: train this many samples first")
     parser.add_argument("--tab", metavar="NAME", help="show the bottom tab whose title contains NAME")
+    parser.add_argument("--view-at", metavar="SAMPLES", type=int, default=None,
+                        help="with --screenshot: show every view at the weights kept nearest this sample (the "
+                             "scrubber under the curves)")
     parser.add_argument("--size", metavar="WxH",
                         help=f"window size (default {DEFAULT_SIZE}, or the size it had when last closed)")
     parser.add_argument("--open", metavar="FILE", type=options.path_argument, help="a saved session to open")
@@ -59,6 +62,10 @@ def run(argv: list[str] | None = None) -> int:
         if args.train and not args.screenshot:
             parser.error("--train needs --screenshot (in the window, press Play)")
         limits.check_count("--train", args.train, 0)
+        if args.view_at is not None:
+            if not args.screenshot:
+                parser.error("--view-at needs --screenshot (in the window, drag the scrubber under the curves)")
+            limits.check_count("--view-at", args.view_at, 0)
         if args.screenshot is not None:  # before any training: the picture must have somewhere to go
             options.picture_file("--screenshot", args.screenshot)
     except (argparse.ArgumentTypeError, limits.LimitError) as error:
@@ -173,6 +180,9 @@ def _screenshot(app, args: argparse.Namespace, size: tuple[int, int]) -> int:
     else:
         trainer = Trainer()
     from core.cli import ProgressBar
+    from explorer.worker import record_history
+
+    record_history(trainer)  # the samples trained here are on the scrubber and in the story too
 
     remaining = args.train
     progress = ProgressBar(args.train, sys.stderr) if args.train and sys.stderr.isatty() else None
@@ -212,8 +222,16 @@ def _render(app, window, args: argparse.Namespace, size: tuple[int, int]) -> int
     host = window.current_host()
     names = {a.name for a in host.view.analyses if not a.on_request} if host is not None else set()
 
+    if args.view_at is not None:
+        window.controller.view_at(args.view_at)
+
     def waiting() -> bool:
         snapshot = window.latest_snapshot
+        if snapshot is not None and args.view_at is not None and snapshot.viewing < 0:
+            return True
+        ready = host.view.extra.get("ready") if host is not None and hasattr(host.view, "extra") else None
+        if snapshot is not None and ready is not None and not ready(snapshot):
+            return True  # (a view that draws something else than analyses, and says when it has it)
         return snapshot is None or bool(names & snapshot.pending) or not names <= set(snapshot.analyses)
 
     while time.monotonic() < deadline and waiting():

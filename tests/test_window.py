@@ -360,7 +360,9 @@ def test_curves_smoothing_log_scale_and_hover_readout(qtbot, window):
     assert smoothed[-1] == pytest.approx(raw[-3:].mean())
     curves.log_y.setChecked(True)  # no warning (log of zero) and the view follows in decades
     assert curves.loss_plot.getAxis("left").logMode
-    assert len(curves._event_lines) == 3, "one marker per plot for the learning-rate change"
+    events = window.latest_snapshot.events  # the learning-rate change, and the story's (first sum right...)
+    assert len(curves._event_lines) == 3 * len(events), "one marker per plot for each event"
+    assert sum(text.startswith("learning rate") for _, text in events) == 1
     assert "loss per addition" in curves.loss_plot.getAxis("left").labelText
     box = curves.loss_plot.getViewBox()
     curves.view.scene().sigMouseMoved.emit(box.sceneBoundingRect().center())

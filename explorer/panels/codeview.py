@@ -10,7 +10,7 @@ the other views draw (snapshot.code); this only writes its numbers into the tabl
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QBrush, QColor, QFont, QHideEvent, QShowEvent
+from PySide6.QtGui import QBrush, QColor, QFont, QHideEvent, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -65,6 +65,8 @@ class CodePanel(QWidget):
         self.rows: dict[tuple[str, int], int] = {}  # (function, line in listing) -> table row
         self._listings: tuple[Listing, ...] = ()
         self._drawn: tuple | None = None
+        self._current_rows: set[int] = set()
+        self._scrolled: tuple[int, int, int] | None = None  # (row, table height, scroll range) last scrolled to
         self.on_visible = lambda _on: None  # set by view(): tells the controller whether recordings are wanted
 
         self.heading = QLabel("Reference code")
@@ -153,6 +155,7 @@ class CodePanel(QWidget):
             if self.cursor < 0 or self.code.executed[self.cursor].step not in (None, self.step):
                 self.cursor = self._first_of_step("forward")
         self._redraw()
+        self._scroll_to_current()  # (the table may have been laid out since)
 
     def focus_changed(self, focus: Focus) -> None:
         """The step-through moved to another step: the highlight goes to that step's first line (in the same pass)."""
@@ -183,7 +186,10 @@ class CodePanel(QWidget):
         self.table.setRowCount(len(rows))
         heading_font = monospace()
         heading_font.setBold(True)
+        docstrings = {self.rows[(listing.function, line)] for listing in code.listings
+                      for line in codeview.docstring_lines(listing)}
         for row, (kind, number, text, _) in enumerate(rows):
+            self.table.setRowHidden(row, row in docstrings)  # (the docstrings are in the file; here, the code)
             number_item, code_item, value_item = QTableWidgetItem(number), QTableWidgetItem(text), QTableWidgetItem()
             number_item.setForeground(QBrush(LATER_COLOR))
             number_item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -237,14 +243,21 @@ class CodePanel(QWidget):
             background = CURRENT_BACKGROUND if row in current_rows else STEP_BACKGROUND if row in step_rows else None
             for column in range(len(COLUMNS)):
                 self.table.item(row, column).setBackground(QBrush(background) if background else QBrush())
-        if current_rows:
-            self.table.scrollToItem(self.table.item(min(current_rows), 1),
-                                    QAbstractItemView.ScrollHint.PositionAtCenter)
+        self._current_rows = current_rows
+        self._scroll_to_current()
         self._explain(highlighted, unit)
         in_backward = highlighted is not None and highlighted.function == "backward"
         self.backward_button.setText("Forward pass" if in_backward else "Backward pass")
         self.prev_button.setEnabled(self.cursor > 0)
         self.next_button.setEnabled(self.cursor < len(code.executed) - 1)
+
+    def _scroll_to_current(self) -> None:
+        """The highlighted line in the middle of the table (again when the table's height changed)."""
+        key = (min(self._current_rows, default=-1), self.table.viewport().height(),
+               self.table.verticalScrollBar().maximum())
+        if self._current_rows and key != self._scrolled:
+            self._scrolled = key
+            self.table.scrollToItem(self.table.item(key[0], 1), QAbstractItemView.ScrollHint.PositionAtCenter)
 
     def _explain(self, executed: codeview.Executed | None, unit: int | None) -> None:
         if executed is None or self.code is None:
@@ -324,6 +337,11 @@ class CodePanel(QWidget):
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         self.on_visible(True)
+        QTimer.singleShot(0, self, self._scroll_to_current)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        QTimer.singleShot(0, self, self._scroll_to_current)
 
     def hideEvent(self, event: QHideEvent) -> None:
         self.play_button.setChecked(False)
@@ -336,4 +354,5 @@ def view(context: ViewContext) -> TabView:
     controller = context.controller
     panel.on_visible = controller.want_code
     panel.sigStep.connect(controller.set_step)
-    return TabView(TITLE, panel, TOOLTIP, cover=False, on_focus=panel.focus_changed)
+    return TabView(TITLE, panel, TOOLTIP, cover=False, on_focus=panel.focus_changed,
+                   extra={"ready": lambda snapshot: snapshot.code is not None})

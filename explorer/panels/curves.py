@@ -8,6 +8,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSizePolicy, QSlider, QVBoxLayout, QWidget
 
+from core import story
 from explorer.panels import GraphicsLayoutWidget, configure_pyqtgraph, outward_ticks, panel_title
 from explorer.snapshot import Snapshot
 
@@ -18,6 +19,8 @@ EVENT_COLOR = (110, 110, 110)
 DIVERGED_COLOR = (214, 39, 40)
 SOLVED_COLOR = (44, 160, 44)
 UNSOLVED_COLOR = (230, 120, 0)
+PROGRESS_COLOR = (46, 125, 50)  # the story's events (core.story): sums right, a carry unit
+CARRY_COLOR = (123, 31, 162)
 LOG_FLOOR = 1e-6  # log-y cannot show zero; values are drawn no lower than this
 SOLVED_STYLE = "color: #1b5e20; font-weight: bold;"
 UNSOLVED_STYLE = "color: #b45f06; font-weight: bold;"
@@ -293,6 +296,9 @@ class CurvesPanel(QWidget):
 
 
 def event_color(text: str) -> tuple[int, int, int]:
+    kind = story.kind(text)
+    if kind in ("progress", "carry"):
+        return PROGRESS_COLOR if kind == "progress" else CARRY_COLOR
     if text.startswith("diverged"):
         return DIVERGED_COLOR
     if text.startswith("no longer solved"):
@@ -304,6 +310,9 @@ def event_color(text: str) -> tuple[int, int, int]:
 
 def short_event(text: str) -> str:
     """A compact marker label: 'learning rate 0.1 -> 0.3' becomes 'lr 0.1→0.3'."""
+    label = story.short_label(text)  # the story's own events: '90 % right', 'carry: unit 7'
+    if label is not None:
+        return label
     if text.startswith("solved:"):
         return "solved"
     if text == "no longer solved":

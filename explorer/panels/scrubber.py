@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSlider, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSlider, QWidget
 
 from explorer.panels.curves import CurvesPanel
 from explorer.snapshot import Snapshot
@@ -23,7 +23,7 @@ SEND_MS = 60  # while the slider is dragged, the point asked for is sent at most
 def viewing_text(viewing: int, state: str) -> str:
     """'viewing sample 1,200 — training continues' (or 'is paused')."""
     going = "training continues" if state == "training" else "training is paused"
-    return f"viewing the weights of sample {viewing:,} — {going}"
+    return f"viewing sample {viewing:,} — {going}"
 
 
 class ScrubberBar(QWidget):
@@ -49,8 +49,8 @@ class ScrubberBar(QWidget):
         self.slider.valueChanged.connect(self._on_slider)
         self.label = QLabel()
         self.label.setTextFormat(Qt.TextFormat.PlainText)
-        self.label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.label.setMinimumWidth(self.label.fontMetrics().horizontalAdvance(viewing_text(10**7, "paused")) + 16)
+        self.label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.label.setFixedWidth(self.label.fontMetrics().horizontalAdvance(viewing_text(10**7, "paused")) + 24)
         self.now_button = QPushButton("Back to now")
         self.now_button.setToolTip("Show the latest weights again in every view")
         self.now_button.clicked.connect(lambda: self.sigViewAt.emit(None))
@@ -71,12 +71,12 @@ class ScrubberBar(QWidget):
         self.markers: list[pg.InfiniteLine] = []
         if curves is not None:
             for plot in curves.plots:
-                labelled = plot is curves.loss_plot
+                labelled = plot is curves.error_plot  # (the loss plot carries the events' labels)
                 line = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(VIEWING_COLOR, width=2,
                                                                           style=Qt.PenStyle.DashLine),
                                        label="viewing" if labelled else None,
-                                       labelOpts={"position": 0.08, "color": VIEWING_COLOR,
-                                                  "fill": (255, 255, 255, 220), "anchors": [(0, 1), (0, 1)]})
+                                       labelOpts={"position": 0.9, "color": VIEWING_COLOR,
+                                                  "fill": (255, 255, 255, 220), "anchors": [(0, 0.5), (0, 0.5)]})
                 line.hide()
                 plot.addItem(line, ignoreBounds=True)
                 self.markers.append(line)
@@ -133,8 +133,9 @@ class ScrubberBar(QWidget):
             line.setVisible(past)
             if past:
                 line.setValue(viewing)
-        if self.markers and past:
-            self.markers[0].label.setFormat(f"viewing {viewing:,}")
+        for line in self.markers:
+            if past and line.label is not None:
+                line.label.setFormat(f"viewing {viewing:,}")
 
     # ---- asking -----------------------------------------------------------------------------------------------
     def _on_slider(self, position: int) -> None:
