@@ -57,6 +57,18 @@ def _imports_qt(module: types.ModuleType) -> bool:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def compiled_kernels():
+    """Compile the kernels (or load them from numba's cache) once, before any test: every test and every child
+    process the tests start then loads them from that one cache, instead of each compiling (a minute of CPU and
+    about a gigabyte of memory in a child whose memory a test measures)."""
+    from core import kernels
+
+    if kernels.AVAILABLE:
+        kernels.warm_up()
+    yield kernels.AVAILABLE
+
+
+@pytest.fixture(scope="session", autouse=True)
 def isolated_qsettings(tmp_path_factory: pytest.TempPathFactory):
     """QSettings of every format and scope go to a temporary folder, never the user's configuration."""
     if "PySide6" not in sys.modules and not _qt_available():
