@@ -23,6 +23,7 @@ from PySide6.QtGui import (
     QKeyEvent,
     QKeySequence,
     QPixmap,
+    QShowEvent,
 )
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -207,6 +208,7 @@ class MainWindow(QMainWindow):
         self._closed = False
         self._layout_restored = False
         self._close_guards: list[Callable[[QCloseEvent], bool]] = []
+        self._shown = False  # showEvent has run once
         self._drop_handler: Callable[[QDropEvent], None] | None = None
         self._solved_reported: tuple[int, float] | None = None
         self._engine_note = ""
@@ -863,6 +865,15 @@ class MainWindow(QMainWindow):
             event.ignore()
         else:
             self._drop_handler(event)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._shown:
+            # Qt gives the keyboard to the first control in the tab order, which keeps Space for itself: at launch
+            # the window holds it, so Space trains (as the hint says) until the user picks a control.
+            self._shown = True
+            self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+            QTimer.singleShot(0, self, self.setFocus)
 
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)
