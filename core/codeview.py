@@ -156,6 +156,14 @@ class Norm:
 
 
 @dataclass(frozen=True)
+class Allocated:
+    """An array just allocated (np.empty, np.zeros...): its shape, not its contents (which mean nothing yet).
+    shape is None for weights allocated as a whole (Params.zeros_like)."""
+
+    shape: tuple[int, ...] | None
+
+
+@dataclass(frozen=True)
 class Executed:
     """One run of a statement: where, at which step (None outside the loop), and what it assigned."""
 
@@ -269,7 +277,10 @@ class _Recorder:
                 value = eval(code, frame.f_globals, frame.f_locals)  # (a target: a name, index or attribute)
             except Exception:  # e.g. a name a statement deleted: nothing to show
                 continue
-            values.append((target, _keep(value, self.hidden_size, self.n_bits)))
+            if statement.allocates:
+                values.append((target, Allocated(value.shape if isinstance(value, np.ndarray) else None)))
+            else:
+                values.append((target, _keep(value, self.hidden_size, self.n_bits)))
         if statement.loop_header:
             step = values[0][1] if values else None
             if self.last_header.get(id(frame)) == step:  # the loop's last test, which ends it
@@ -363,7 +374,8 @@ def annotation(executed: Executed, statement: Statement, step: int, hidden_size:
                unit: int | None) -> str:
     """The text beside a line: 'unit 12: 0.973', or 'h_prev 0.120 · c_prev 0.401' for several targets."""
     if statement.allocates:
-        shapes = [str(value.shape) for _, value in executed.values if isinstance(value, (np.ndarray, Norm))]
+        shapes = [str(value.shape) for _, value in executed.values
+                  if isinstance(value, Allocated) and value.shape is not None]
         return "allocated " + (", ".join(shapes) if shapes else "(zeros, shaped like the weights)")
     if statement.loop_header:
         return f"{LOOP_VARIABLE} = {executed.step}"

@@ -59,11 +59,12 @@ class Weights:
     mask: np.ndarray | None  # the knockout (H,) or None
     engine: str  # the engine the analyses evaluate on
     training: bool  # whether training was running when it was taken
+    viewing: int = -1  # the sample of the earlier point of the run these weights are (the scrubber's), -1: latest
 
     def setup(self, spec: Analysis) -> tuple:
         """What a result depends on besides the weights themselves."""
         config = self.config
-        return (self.generation, config.n_bits, self.params.hidden_size, type(self.params).__module__,
+        return (self.generation, self.viewing, config.n_bits, self.params.hidden_size, type(self.params).__module__,
                 None if self.mask is None else self.mask.tobytes(), *(getattr(config, s) for s in spec.settings))
 
 

@@ -576,7 +576,8 @@ class TrainingWorker(QObject):
         if shown is not None:  # the analyses describe the weights being viewed, of their own size
             params, samples = shown
             return Weights(params, dataclasses.replace(trainer.config, hidden_size=params.hidden_size), samples,
-                           self._generation, snapshots.mask_for(params, self._unit_scale), trainer.engine, False)
+                           self._generation, snapshots.mask_for(params, self._unit_scale), trainer.engine, False,
+                           viewing=samples)
         return Weights(trainer.params.copy() if copy else trainer.params, dataclasses.replace(trainer.config),
                        int(trainer.samples_seen), self._generation,
                        snapshots.mask_for(trainer.params, self._unit_scale), trainer.engine,

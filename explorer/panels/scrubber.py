@@ -134,7 +134,7 @@ class ScrubberBar(QWidget):
             if past:
                 line.setValue(viewing)
         for line in self.markers:
-            if past and line.label is not None:
+            if past and getattr(line, "label", None) is not None:
                 line.label.setFormat(f"viewing {viewing:,}")
 
     # ---- asking -----------------------------------------------------------------------------------------------
