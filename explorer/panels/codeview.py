@@ -113,7 +113,7 @@ class CodePanel(QWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        self.table.setColumnWidth(1, self.table.fontMetrics().horizontalAdvance("x" * 84))
+        self._code_width = self.table.fontMetrics().horizontalAdvance("x" * 84)  # the longest line, once built
         self.table.cellClicked.connect(self._on_clicked)
         self.explained = QLabel()
         self.explained.setTextFormat(Qt.TextFormat.PlainText)
@@ -184,6 +184,9 @@ class CodePanel(QWidget):
                 self.rows[(listing.function, number)] = len(rows)
                 rows.append(("code", str(listing.first_line + number - 1), text, number))
         self.table.setRowCount(len(rows))
+        metrics = self.table.fontMetrics()
+        self._code_width = max(metrics.horizontalAdvance(text) for _, _, text, _ in rows) + 16
+        self._fit_columns()
         heading_font = monospace()
         heading_font.setBold(True)
         docstrings = {self.rows[(listing.function, line)] for listing in code.listings
@@ -212,6 +215,7 @@ class CodePanel(QWidget):
             return
         self._drawn = key
         step = self.step
+        self.table.horizontalHeaderItem(2).setText(f"at step {step}" + ("" if unit is None else f", unit {unit}"))
         weights = f"weights of sample {code.samples_seen:,}" if code.samples_seen >= 0 else "these weights"
         self.where.setText(f"{code.a} + {code.b}, step {step} (bit {step}) · {weights} · "
                            + ("every unit" if unit is None else f"unit {unit}") + " · grey: runs after the highlight")
@@ -250,6 +254,10 @@ class CodePanel(QWidget):
         self.backward_button.setText("Forward pass" if in_backward else "Backward pass")
         self.prev_button.setEnabled(self.cursor > 0)
         self.next_button.setEnabled(self.cursor < len(code.executed) - 1)
+
+    def _fit_columns(self) -> None:
+        """The code as wide as its longest line, up to 60 % of the table (the rest for the numbers)."""
+        self.table.setColumnWidth(1, min(self._code_width, int(0.6 * self.table.viewport().width())))
 
     def _scroll_to_current(self) -> None:
         """The highlighted line in the middle of the table (again when the table's height changed)."""
@@ -341,6 +349,7 @@ class CodePanel(QWidget):
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
+        self._fit_columns()
         QTimer.singleShot(0, self, self._scroll_to_current)
 
     def hideEvent(self, event: QHideEvent) -> None:
