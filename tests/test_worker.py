@@ -419,7 +419,7 @@ def test_opening_a_point_of_the_same_run_does_not_end_a_run(qtbot, make_worker):
     qtbot.waitUntil(lambda: remote.latest.samples_seen >= 300, timeout=WAIT_MS)
     remote.pause.emit()
     qtbot.waitUntil(lambda: remote.latest.state == "paused", timeout=WAIT_MS)
-    same = Trainer(slow_config())
+    same = Trainer(slow_config(), engine="numpy")  # (the worker trains on NumPy: the same numbers to the last bit)
     same.step(100)  # an earlier point of the very same run (a session saved then, opened now)
     remote.load.emit(same)
     qtbot.waitUntil(lambda: remote.latest.samples_seen == 100, timeout=WAIT_MS)
