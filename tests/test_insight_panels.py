@@ -349,7 +349,8 @@ def test_views_drive_the_worker_through_the_controller(qtbot, trainer: Trainer, 
         window.show()
         qtbot.waitExposed(window)
         titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
-        assert titles == ["Step through", "Error grid", "Length", "Saturation", "Gradients", "Knockout", "Sweep"]
+        assert titles == ["Step through", "Code", "Story", "Error grid", "Length", "Saturation", "Gradients",
+                          "Knockout", "Sweep"]
 
         # Error grid: computed on the window's weights; a click makes the pair the focus and shows it step by step.
         assert window.select_tab("Error grid")

@@ -178,3 +178,17 @@ def test_the_story_lists_the_events_and_a_click_scrubs_there(qtbot, window):
     shown = _fresh(qtbot, window, lambda s: s.viewing == samples)
     assert timeline.of(window.worker.trainer).at(samples) is not None
     np.testing.assert_array_equal(shown.params.flat, _run(samples).params.flat)
+
+
+def test_a_click_on_the_curves_scrubs_to_the_point_kept_nearest(qtbot, window):
+    from PySide6.QtCore import QPointF, Qt
+    from PySide6.QtTest import QTest
+
+    _fresh(qtbot, window, lambda s: s.timeline is not None)
+    plot = window.curves.error_plot
+    scene_point = plot.getViewBox().mapViewToScene(QPointF(730.0, 0.25))
+    QTest.mouseClick(window.curves.view.viewport(), Qt.MouseButton.LeftButton,
+                     pos=window.curves.view.mapFromScene(scene_point))
+    shown = _fresh(qtbot, window, lambda s: s.viewing >= 0)
+    assert shown.viewing == 700  # the points are 100 samples apart
+    assert window.scrubber.slider.value() == list(shown.timeline.samples).index(700)

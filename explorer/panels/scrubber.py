@@ -158,8 +158,9 @@ class ScrubberBar(QWidget):
 
     def _on_curves_clicked(self, event) -> None:
         """A left click in a plot of the curves shows the weights kept nearest the samples under it."""
-        if event.button() != Qt.MouseButton.LeftButton or event.double() or not len(self.samples):
-            return
+        if event.button() != Qt.MouseButton.LeftButton or event.double() or event.isAccepted() \
+                or not len(self.samples):
+            return  # (a click an item took, such as a plot's auto-range button, is not a scrub)
         for plot in self._curves.plots:
             box = plot.getViewBox()
             if box.sceneBoundingRect().contains(event.scenePos()):
