@@ -116,6 +116,14 @@ class Story:
             unit = _carry_unit(text)
             if unit is not None:
                 self.carry_units.add(unit)
+        accuracy = trainer.history.column("accuracy")
+        if np.any(accuracy > 0) and not self.first_right:
+            # A run trained without a story (a session from before it): what it passed is not news, and a unit that
+            # carries already did not just become the carry.
+            self.first_right = True
+            self.marks_passed |= {mark for mark in ACCURACY_MARKS if np.any(accuracy >= mark)}
+            screen = carry_screen(trainer.params, trainer.config.n_bits)
+            self.carry_units |= {int(unit) for unit in np.flatnonzero(screen.strongest >= CARRY_THRESHOLD)}
         if self not in trainer.check_hooks:
             trainer.check_hooks.append(self)
         return self

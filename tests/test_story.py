@@ -101,3 +101,13 @@ def test_carry_checks_run_at_fixed_sample_counts():
     assert due[:21] == list(range(0, 2001, 100))
     assert due[21:24] == [3000, 4000, 5000] and due[-2:] == [290_000, 300_000]
     assert len(due) == 21 + 18 + 28
+
+
+def test_a_run_trained_without_a_story_is_not_told_old_news():
+    """A session from before the story: its first sum right and 50 % / 90 % passed long ago, and a unit that already
+    carries did not just become the carry."""
+    trainer = _stopped_at(1500, seed=1)  # (seed 1's unit 10 carries from sample 800)
+    before = list(trainer.history.events)  # the trainer's own: solved
+    Story().attach(trainer)
+    trainer.step(300)
+    assert trainer.history.events == before
