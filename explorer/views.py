@@ -124,7 +124,8 @@ class TabHost(QWidget):
     def draw(self, snapshot: Snapshot) -> None:
         computing = self.computing(snapshot)
         if computing:
-            samples = f" for the weights after {snapshot.samples_seen:,} samples" if snapshot.samples_seen else ""
+            weights_of = snapshot.viewing if snapshot.viewing >= 0 else snapshot.samples_seen  # (the scrubber's)
+            samples = f" for the weights after {weights_of:,} samples" if weights_of else ""
             self.cover.setText(f"computing…{samples}")
         if self.cover.isVisible() != computing:
             self.cover.setVisible(computing)
