@@ -106,6 +106,9 @@ def test_length_panel_shows_accuracy_per_width(qtbot, trainer: Trainer) -> None:
         assert label.sceneBoundingRect().top() >= top - 1
     assert f"{100 * result.accuracy[-1]:.1f} % of {int(result.widths[-1])}-bit sums right" in panel.title.text()
     assert "fixed random pairs" in panel.note.text()
+    # each width's 95 % interval as whiskers around its bar
+    np.testing.assert_allclose(panel.intervals.opts["y"] + panel.intervals.opts["top"], 100 * result.high)
+    np.testing.assert_allclose(panel.intervals.opts["y"] - panel.intervals.opts["bottom"], 100 * result.low)
 
 
 # ---- saturation ---------------------------------------------------------------------------------------------------

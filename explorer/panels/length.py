@@ -45,7 +45,7 @@ class LengthPanel(QWidget):
         self.view.setToolTip("Does the LSTM learn the algorithm? The same weights add longer numbers: one step "
                              "per bit, so a model that learned to carry works at any length.")
         self.plot = self.view.addPlot()
-        self.plot.setLabel("bottom", "number of bits added (sequence length)")
+        self.plot.setLabel("bottom", "number of bits added (sequence length; each width doubles the last)")
         self.plot.setLabel("left", "sums exactly right (%)")
         self.plot.setMenuEnabled(False)
         self.plot.setMouseEnabled(False, False)
@@ -57,6 +57,10 @@ class LengthPanel(QWidget):
         self.plot.getAxis("left").setTicks([[(float(v), str(v)) for v in range(0, 101, 20)], []])
         self.bars = pg.BarGraphItem(x=[0], height=[0], width=0.6, brush=LONGER_COLOR)
         self.plot.addItem(self.bars)
+        # The 95 % interval of each width's accuracy (the longer widths are measured on sampled pairs).
+        self.intervals = pg.ErrorBarItem(x=np.zeros(1), y=np.zeros(1), top=np.zeros(1), bottom=np.zeros(1),
+                                         beam=0.15, pen=pg.mkPen("#222222", width=1.5))
+        self.plot.addItem(self.intervals)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.setSpacing(2)
@@ -77,6 +81,8 @@ class LengthPanel(QWidget):
         ticks = [(float(p), f"{w}{' (trained)' if t else ''}")
                  for p, w, t in zip(positions, result.widths, trained, strict=True)]
         self.plot.getAxis("bottom").setTicks([ticks, []])
+        self.intervals.setData(x=positions.astype(float), y=accuracy, top=100.0 * result.high - accuracy,
+                               bottom=accuracy - 100.0 * result.low)
         self.plot.setXRange(-0.6, len(positions) - 0.4, padding=0)
         while len(self._labels) < len(positions):  # one value label per bar; made once, then reused
             label = pg.TextItem(anchor=(0.5, 1.0), color="k")
@@ -110,8 +116,9 @@ class LengthPanel(QWidget):
         if sampled:
             text += ("; " if text else "") + f"{', '.join(f'{n:,}' for n in sampled)} fixed random pairs at each " \
                                              "longer width (the same pairs every time)"
-        self.note.setText(f"Blue: the width it trains on; orange: longer numbers, never seen in training. "
-                          f"Measured on {text}. Grey under each value: share of single output bits right.")
+        self.note.setText(f"Blue: the width it trains on; orange: longer numbers, never seen in training; whiskers: "
+                          f"95 % interval. Measured on {text}. Grey under each value: share of single output bits "
+                          "right.")
 
 
 def compute(trainer: Trainer, unit_scale: np.ndarray | None) -> LengthResult:
