@@ -488,19 +488,19 @@ class Trainer:
     # ---- evaluation -----------------------------------------------------------------------------------------
     def _every_sum_right(self) -> bool:
         """Every pair's sum right? First the pairs found wrong at earlier checks (the hard ones: few, and usually
-        still wrong), then all pairs in blocks, in a fixed shuffled order, stopping at the first block with a wrong
+        still wrong), then all pairs in blocks, the longest carry chains first, stopping at the first block with a wrong
         sum. The answer is the same whatever the order; only its cost changes."""
         n_bits = self.config.n_bits
         if self._last_wrong is not None and len(self._last_wrong[0]):
             a, b = self._last_wrong
-            wrong = task.decode(predict(self.params, a, b, n_bits, engine=self.engine)) != a + b
+            wrong = ~self._sums_right(a, b)
             if wrong.any():
                 self._last_wrong = (np.concatenate([a[wrong], a[~wrong]]), np.concatenate([b[wrong], b[~wrong]]))
                 return False
         a_all, b_all = _check_order(n_bits, self.heldout_a, self.heldout_b)
         for start, end in _blocks(len(a_all)):
             a, b = a_all[start:end], b_all[start:end]
-            wrong = task.decode(predict(self.params, a, b, n_bits, engine=self.engine)) != a + b
+            wrong = ~self._sums_right(a, b)
             if wrong.any():
                 old_a, old_b = self._last_wrong if self._last_wrong is not None else (a[:0], b[:0])
                 self._last_wrong = (np.concatenate([a[wrong], old_a])[:SUSPECTS],
@@ -514,11 +514,14 @@ class Trainer:
         if self._watched is None:
             self._watched = _watched_pairs(self.config.n_bits, self.heldout_a, self.heldout_b)
         a, b = self._watched
-        return bool(np.all(task.decode(predict(self.params, a, b, self.config.n_bits, engine=self.engine)) == a + b))
+        return bool(np.all(self._sums_right(a, b)))
+
+    def _sums_right(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """(N,) bool: whether the model's sum of each pair is right, on this trainer's engine."""
+        return task.decode(predict(self.params, a, b, self.config.n_bits, engine=self.engine)) == a + b
 
     def heldout_accuracy(self) -> float:
-        probs = predict(self.params, self.heldout_a, self.heldout_b, self.config.n_bits, engine=self.engine)
-        return float(np.mean(task.decode(probs) == self.heldout_a + self.heldout_b))
+        return float(np.mean(self._sums_right(self.heldout_a, self.heldout_b)))
 
     def evaluate(self, n_bits: int | None = None, unit_scale: np.ndarray | None = None) -> EvalResult:
         return evaluate(self.params, n_bits or self.config.n_bits, unit_scale=unit_scale, engine=self.engine)
